@@ -1,0 +1,55 @@
+# bayeskit: the two commands a fresh machine needs are `make lab` and `make test`.
+# Both create the virtual environment first. Override the interpreter with PYTHON=/path/to/python3.12.
+
+SHELL := /bin/bash
+VENV  ?= .venv
+# First Python >= 3.12 found: PATH (python3.13, python3.12, python3), then pyenv's installed versions.
+PYTHON ?= $(shell ./tools/find-python)
+BIN   := $(VENV)/bin
+PY    := $(BIN)/python
+STAMP := $(VENV)/.installed
+JOBS  ?= 2
+
+.PHONY: help venv lab test test-fast notebooks browser binder-check bench bench-quick lint doctor clean
+
+help:
+	@echo "make lab        set up and open the notebook series in JupyterLab"
+	@echo "make test       set up and run the whole test suite (unit, notebooks, browser, binder)"
+	@echo "make test-fast  unit tests only"
+	@echo "make bench      run the benchmarks (results in benchmarks/results/)"
+	@echo "make doctor     print versions, devices and float64 status"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found: install one or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00_index.ipynb
+
+doctor: $(STAMP)
+	$(BIN)/bayeskit doctor
+
+# The whole suite: library tests, every notebook in fast mode, the browser test and the Binder build.
+test: $(STAMP)
+	BAYESKIT_FAST=1 $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) -m "not notebook and not browser and not binder" tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check bayeskit widgets data tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/gp.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/gp.py --quick
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache test-artifacts

@@ -1,0 +1,13 @@
+"""bayeskit: exact, readable, tested reference implementations of Bayesian machine learning.
+
+Importing bayeskit enables float64 in JAX (see :mod:`bayeskit._config`). Subpackages:
+``bayeskit.kernels``, ``bayeskit.gp``, ``bayeskit.plot``, ``bayeskit.data``; the Jupyter
+explorers live in ``bayeskit.widgets`` (imported separately: the maths never imports UI code).
+"""
+
+from . import _config
+from ._config import fast_mode
+from .doctor import doctor
+
+__version__ = "0.1.0"
+__all__ = ["doctor", "fast_mode", "__version__"]
