@@ -1,0 +1,81 @@
+"""Datasets for the notebook series (installed as ``bayeskit.data``).
+
+Small public-domain files ship inside the package (``data/*.csv``, provenance and licence in
+``data/README.md``); generators make synthetic sets from an explicit seed.
+
+* :func:`load_co2`: monthly mean atmospheric CO2 at Mauna Loa, 1958-2001 (R&W sec. 5.4.3).
+* :func:`toy_gap`: a 1-D regression set with a gap in the inputs, for in-between uncertainty.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Dataset", "load_co2", "toy_gap", "data_path"]
+
+
+class Dataset(NamedTuple):
+    """Inputs ``X`` (n, d), targets ``y`` (n,), and a one-line ``description``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    description: str
+
+
+def data_path(name: str):
+    """Path of a file shipped in the package's data folder."""
+    path = resources.files(__name__) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"bayeskit ships no data file named {name!r}")
+    return path
+
+
+def load_co2() -> Dataset:
+    """Monthly mean CO2 (ppm) at Mauna Loa, March 1958 - December 2001: X (521, 1) decimal years.
+
+    Monthly means of the weekly continuous-analyser record that statsmodels ships
+    (``statsmodels.datasets.co2``; C. D. Keeling and T. P. Whorf, Scripps Institution of
+    Oceanography; public domain). Months with no valid week are absent. Each month is dated
+    at its middle (year + (month - 0.5) / 12).
+    """
+    table = np.loadtxt(data_path("mauna_loa_co2_monthly.csv"), delimiter=",", skiprows=1)
+    return Dataset(table[:, :1], table[:, 1], "Mauna Loa monthly mean CO2 (ppm), 1958-2001")
+
+
+def toy_gap(
+    n: int = 60,
+    *,
+    seed: int = 0,
+    noise_std: float = 0.1,
+    gap: tuple[float, float] = (-0.5, 1.0),
+    bounds: tuple[float, float] = (-3.0, 3.0),
+) -> Dataset:
+    """A 1-D regression problem with no data inside ``gap``: y = sin(2x) + x / 2 + noise.
+
+    Inputs are uniform on ``bounds`` minus ``gap``; a good model is confident near the data
+    and uncertain inside the gap ("in-between" uncertainty). Returns X (n, 1), y (n,).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}")
+    if noise_std < 0:
+        raise ValueError(f"noise_std must be >= 0; got {noise_std}")
+    lo, hi = bounds
+    g0, g1 = gap
+    if not lo <= g0 < g1 <= hi:
+        raise ValueError(f"gap {gap} must lie inside bounds {bounds} with gap[0] < gap[1]")
+    rng = np.random.default_rng(seed)
+    left, right = g0 - lo, hi - g1
+    u = rng.uniform(0.0, left + right, size=n)
+    x = np.where(u < left, lo + u, g1 + (u - left))
+    x = np.sort(x)
+    y = toy_gap_function(x) + noise_std * rng.normal(size=n)
+    return Dataset(x[:, None], y, f"sin(2x) + x/2 with a gap on {gap}, noise sd {noise_std}")
+
+
+def toy_gap_function(x):
+    """The noise-free function behind :func:`toy_gap`."""
+    x = np.asarray(x)
+    return np.sin(2.0 * x) + 0.5 * x
