@@ -9,6 +9,10 @@ BIN   := $(VENV)/bin
 PY    := $(BIN)/python
 STAMP := $(VENV)/.installed
 JOBS  ?= 2
+# PyTensor (PyMC) links OpenBLAS when Debian's libopenblas-dev is there, instead of warning.
+ifneq ($(wildcard /usr/lib/*/libopenblas.so),)
+export PYTENSOR_FLAGS ?= blas__ldflags=-lopenblas
+endif
 
 .PHONY: help venv lab test test-fast notebooks browser binder-check bench bench-quick lint doctor clean
 

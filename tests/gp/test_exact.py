@@ -13,7 +13,12 @@ from sklearn.gaussian_process import kernels as sk
 
 import bayeskit  # noqa: F401
 from bayeskit import kernels as bk
-from bayeskit.gp import GPRegressor, fit_ml2, log_marginal_likelihood, log_marginal_likelihood_and_grad
+from bayeskit.gp import (
+    GPRegressor,
+    fit_ml2,
+    log_marginal_likelihood,
+    log_marginal_likelihood_and_grad,
+)
 from bayeskit.linalg import JitterWarning, NotPositiveDefiniteError
 
 NOISE = 0.05
