@@ -4,6 +4,7 @@ Small public-domain files ship inside the package (``data/*.csv``, provenance an
 ``data/README.md``); generators make synthetic sets from an explicit seed.
 
 * :func:`load_co2`: monthly mean atmospheric CO2 at Mauna Loa, 1958-2001 (R&W sec. 5.4.3).
+* :func:`load_nile`: annual flow of the Nile at Aswan, 1871-1970 (Durbin & Koopman's example).
 * :func:`toy_gap`: a 1-D regression set with a gap in the inputs, for in-between uncertainty.
 """
 
@@ -14,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_co2", "toy_gap", "data_path"]
+__all__ = ["Dataset", "load_co2", "load_nile", "toy_gap", "data_path"]
 
 
 class Dataset(NamedTuple):
@@ -43,6 +44,17 @@ def load_co2() -> Dataset:
     """
     table = np.loadtxt(data_path("mauna_loa_co2_monthly.csv"), delimiter=",", skiprows=1)
     return Dataset(table[:, :1], table[:, 1], "Mauna Loa monthly mean CO2 (ppm), 1958-2001")
+
+
+def load_nile() -> Dataset:
+    """Annual flow volume of the Nile at Aswan (10^8 m^3), 1871-1970: X (100, 1) years, y (100,).
+
+    The series statsmodels ships (``statsmodels.datasets.nile``; public domain), first analysed
+    in Cobb, *The Problem of the Nile: Conditional Solution to a Changepoint Problem*, and the
+    running example of Durbin & Koopman, *Time Series Analysis by State Space Methods*.
+    """
+    table = np.loadtxt(data_path("nile.csv"), delimiter=",", skiprows=1)
+    return Dataset(table[:, :1], table[:, 1], "Nile annual flow at Aswan (1e8 m^3), 1871-1970")
 
 
 def toy_gap(

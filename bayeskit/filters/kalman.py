@@ -1,0 +1,211 @@
+"""Kalman filter, Rauch-Tung-Striebel smoother and log-likelihood for linear-Gaussian models.
+
+Model (Durbin & Koopman, *Time Series Analysis by State Space Methods*, ch. 4; our time index
+starts at the first observation)::
+
+    x_0 ~ N(m0, P0)                      prior of the first state, before y_0 is seen
+    x_t = F x_{t-1} + w_t,  w_t ~ N(0, Q)
+    y_t = H x_t + v_t,      v_t ~ N(0, R)
+
+Filter, for t = 0, ..., T-1 (predict is skipped at t = 0, where the prior is (m0, P0))::
+
+    predict   m- = F m,               P- = F P F^T + Q
+    innovate  e = y - H m-,           S = H P- H^T + R
+    gain      K = P- H^T S^{-1}       (via a Cholesky solve of S, no explicit inverse)
+    update    m = m- + K e,           P = (I - K H) P- (I - K H)^T + K R K^T   (Joseph form)
+    log p(y_t | y_{<t}) = log N(e | 0, S)
+
+The Joseph form keeps P symmetric positive semi-definite under round-off, where the short
+form (I - K H) P- loses symmetry over long runs. Missing values are NaN: a row of NaNs skips
+the update; a partly missing row uses only its observed entries (the others get zero rows in H,
+no cross-covariance in R, and their unit-variance placeholder term is removed from the
+log-likelihood, so the result is exact).
+
+Everything runs inside one ``jax.lax.scan``, jitted: dynamax's design (functional core returning
+shape-annotated NamedTuples).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _config  # noqa: F401  (float64)
+
+__all__ = ["LinearGaussianSSM", "FilterResult", "SmootherResult", "kalman_filter", "rts_smoother"]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+class LinearGaussianSSM(NamedTuple):
+    """Parameters of a time-invariant linear-Gaussian state-space model.
+
+    F: (d, d) transition; H: (m, d) observation; Q: (d, d) process-noise covariance;
+    R: (m, m) observation-noise covariance; m0: (d,) and P0: (d, d) the prior of the first
+    state before the first observation.
+    """
+
+    F: jax.Array
+    H: jax.Array
+    Q: jax.Array
+    R: jax.Array
+    m0: jax.Array
+    P0: jax.Array
+
+
+class FilterResult(NamedTuple):
+    """Filtered moments of p(x_t | y_0..t), predicted moments of p(x_t | y_0..t-1), log p(y)."""
+
+    means: jax.Array  # (T, d)
+    covariances: jax.Array  # (T, d, d)
+    predicted_means: jax.Array  # (T, d)
+    predicted_covariances: jax.Array  # (T, d, d)
+    log_likelihood: jax.Array  # ()
+
+
+class SmootherResult(NamedTuple):
+    """Smoothed moments of p(x_t | y_0..T-1), and the filter they came from."""
+
+    means: jax.Array  # (T, d)
+    covariances: jax.Array  # (T, d, d)
+    filtered: FilterResult
+
+
+def _symmetrize(P):
+    return 0.5 * (P + P.T)
+
+
+def _check_psd(name: str, M: np.ndarray):
+    if not np.allclose(M, M.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(M).max())):
+        raise ValueError(f"{name} must be symmetric; got max asymmetry {np.abs(M - M.T).max():.3g}")
+    eig = np.linalg.eigvalsh(0.5 * (M + M.T))
+    if eig.min() < -1e-10 * max(1.0, eig.max()):
+        raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is {eig.min():.3g}")
+
+
+def validate(model: LinearGaussianSSM, ys) -> tuple[LinearGaussianSSM, np.ndarray]:
+    """Check shapes and covariances; return float64 arrays and ys as (T, m).
+
+    Raises ValueError naming the offending argument (shape, non-finite, non-PSD).
+    """
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in model._asdict().items()}
+    F, H, Q, R, m0, P0 = (arrays[k] for k in LinearGaussianSSM._fields)
+    if m0.ndim != 1:
+        raise ValueError(f"m0 must be a vector (d,); got shape {m0.shape}")
+    d = m0.shape[0]
+    H = H.reshape(1, -1) if H.ndim == 1 else H
+    R = R.reshape(1, 1) if R.ndim == 0 else R
+    m = H.shape[0]
+    for name, arr, shape in (("F", F, (d, d)), ("H", H, (m, d)), ("Q", Q, (d, d)), ("R", R, (m, m)), ("P0", P0, (d, d))):
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape} (d={d} states, m={m} observations); got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if not np.all(np.isfinite(m0)):
+        raise ValueError("m0 contains NaN or infinite values")
+    for name, arr in (("Q", Q), ("R", R), ("P0", P0)):
+        _check_psd(name, arr)
+    ys = np.asarray(ys, dtype=np.float64)
+    if ys.ndim == 1 and m == 1:
+        ys = ys[:, None]
+    if ys.ndim != 2 or ys.shape[1] != m:
+        raise ValueError(f"ys must have shape (T, {m}) (or (T,) when m = 1); got {ys.shape}")
+    if ys.shape[0] == 0:
+        raise ValueError("ys is empty: at least one time step is needed")
+    if np.any(np.isinf(ys)):
+        raise ValueError("ys contains infinite values (use NaN for missing observations)")
+    return LinearGaussianSSM(F, H, Q, R, m0, P0), ys
+
+
+def _update(m_pred, P_pred, y, H, R):
+    """One Joseph-form measurement update with a (possibly partial) NaN mask."""
+    observed = ~jnp.isnan(y)
+    mask = observed.astype(y.dtype)
+    y0 = jnp.where(observed, y, 0.0)
+    Hm = H * mask[:, None]
+    # missing entries: no cross-covariance, unit variance placeholder (removed from the LL)
+    Rm = R * jnp.outer(mask, mask) + jnp.diag(1.0 - mask)
+    e = y0 - Hm @ m_pred
+    S = _symmetrize(Hm @ P_pred @ Hm.T + Rm)
+    L = jnp.linalg.cholesky(S)
+    # K = P- H^T S^{-1}, solved with the Cholesky factor: K^T = S^{-1} H P-
+    K = jax.scipy.linalg.cho_solve((L, True), Hm @ P_pred).T
+    m_new = m_pred + K @ e
+    I_KH = jnp.eye(m_pred.shape[0], dtype=y.dtype) - K @ Hm
+    P_new = _symmetrize(I_KH @ P_pred @ I_KH.T + K @ Rm @ K.T)
+    z = jax.scipy.linalg.solve_triangular(L, e, lower=True)
+    n_obs = jnp.sum(mask)
+    # log N(e | 0, S) minus the placeholder terms log N(0 | 0, 1) of missing entries
+    ll = -0.5 * jnp.sum(z * z) - jnp.sum(jnp.log(jnp.diagonal(L))) - 0.5 * n_obs * _LOG_2PI
+    return m_new, P_new, ll
+
+
+@jax.jit
+def _filter(model: LinearGaussianSSM, ys):
+    F, H, Q, R, m0, P0 = model
+
+    def step(carry, inputs):
+        m, P, ll = carry
+        y, first = inputs
+        m_pred = jnp.where(first, m0, F @ m)
+        P_pred = jnp.where(first, P0, _symmetrize(F @ P @ F.T + Q))
+        m_new, P_new, ll_t = _update(m_pred, P_pred, y, H, R)
+        return (m_new, P_new, ll + ll_t), (m_new, P_new, m_pred, P_pred)
+
+    T = ys.shape[0]
+    first = jnp.arange(T) == 0
+    init = (m0, P0, jnp.zeros((), ys.dtype))
+    (_, _, ll), (ms, Ps, mps, Pps) = jax.lax.scan(step, init, (ys, first))
+    return FilterResult(ms, Ps, mps, Pps, ll)
+
+
+def kalman_filter(model: LinearGaussianSSM, ys) -> FilterResult:
+    """Filtered means (T, d), covariances (T, d, d) and log p(y_0..T-1) of a linear-Gaussian model.
+
+    ys: (T, m) observations, or (T,) when m = 1; NaN marks a missing value.
+    """
+    model, ys = validate(model, ys)
+    return _filter(LinearGaussianSSM(*map(jnp.asarray, model)), jnp.asarray(ys))
+
+
+@jax.jit
+def _smooth(model: LinearGaussianSSM, filtered: FilterResult):
+    F = model.F
+
+    def step(carry, inputs):
+        m_next_s, P_next_s = carry
+        m_f, P_f, m_next_pred, P_next_pred = inputs
+        # smoother gain G = P_f F^T (P-_{t+1})^{-1}, via a Cholesky solve
+        L = jnp.linalg.cholesky(P_next_pred)
+        G = jax.scipy.linalg.cho_solve((L, True), F @ P_f).T
+        m_s = m_f + G @ (m_next_s - m_next_pred)
+        P_s = _symmetrize(P_f + G @ (P_next_s - P_next_pred) @ G.T)
+        return (m_s, P_s), (m_s, P_s)
+
+    last = (filtered.means[-1], filtered.covariances[-1])
+    inputs = (
+        filtered.means[:-1],
+        filtered.covariances[:-1],
+        filtered.predicted_means[1:],
+        filtered.predicted_covariances[1:],
+    )
+    _, (ms, Ps) = jax.lax.scan(step, last, inputs, reverse=True)
+    means = jnp.concatenate([ms, last[0][None]], axis=0)
+    covs = jnp.concatenate([Ps, last[1][None]], axis=0)
+    return means, covs
+
+
+def rts_smoother(model: LinearGaussianSSM, ys) -> SmootherResult:
+    """Rauch-Tung-Striebel smoothed means (T, d) and covariances (T, d, d) of p(x_t | all y).
+
+    G_t = P_t F^T (P-_{t+1})^{-1};  m^s_t = m_t + G_t (m^s_{t+1} - m-_{t+1});
+    P^s_t = P_t + G_t (P^s_{t+1} - P-_{t+1}) G_t^T   (Durbin & Koopman sec. 4.4).
+    """
+    model, ys = validate(model, ys)
+    jm = LinearGaussianSSM(*map(jnp.asarray, model))
+    filtered = _filter(jm, jnp.asarray(ys))
+    means, covs = _smooth(jm, filtered)
+    return SmootherResult(means, covs, filtered)
