@@ -32,10 +32,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 
 from .. import _config  # noqa: F401  (float64)
 
-__all__ = ["LinearGaussianSSM", "FilterResult", "SmootherResult", "kalman_filter", "rts_smoother"]
+__all__ = [
+    "LinearGaussianSSM", "FilterResult", "SmootherResult", "MLEResult", "kalman_filter", "rts_smoother",
+    "fit_mle",
+]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -63,7 +67,8 @@ class FilterResult(NamedTuple):
     covariances: jax.Array  # (T, d, d)
     predicted_means: jax.Array  # (T, d)
     predicted_covariances: jax.Array  # (T, d, d)
-    log_likelihood: jax.Array  # ()
+    log_likelihood: jax.Array  # (): sum of step_log_likelihoods
+    step_log_likelihoods: jax.Array  # (T,): log p(y_t | y_0..t-1)
 
 
 class SmootherResult(NamedTuple):
@@ -148,18 +153,16 @@ def _filter(model: LinearGaussianSSM, ys):
     F, H, Q, R, m0, P0 = model
 
     def step(carry, inputs):
-        m, P, ll = carry
+        m, P = carry
         y, first = inputs
         m_pred = jnp.where(first, m0, F @ m)
         P_pred = jnp.where(first, P0, _symmetrize(F @ P @ F.T + Q))
         m_new, P_new, ll_t = _update(m_pred, P_pred, y, H, R)
-        return (m_new, P_new, ll + ll_t), (m_new, P_new, m_pred, P_pred)
+        return (m_new, P_new), (m_new, P_new, m_pred, P_pred, ll_t)
 
-    T = ys.shape[0]
-    first = jnp.arange(T) == 0
-    init = (m0, P0, jnp.zeros((), ys.dtype))
-    (_, _, ll), (ms, Ps, mps, Pps) = jax.lax.scan(step, init, (ys, first))
-    return FilterResult(ms, Ps, mps, Pps, ll)
+    first = jnp.arange(ys.shape[0]) == 0
+    _, (ms, Ps, mps, Pps, lls) = jax.lax.scan(step, (m0, P0), (ys, first))
+    return FilterResult(ms, Ps, mps, Pps, jnp.sum(lls), lls)
 
 
 def kalman_filter(model: LinearGaussianSSM, ys) -> FilterResult:
@@ -209,3 +212,47 @@ def rts_smoother(model: LinearGaussianSSM, ys) -> SmootherResult:
     filtered = _filter(jm, jnp.asarray(ys))
     means, covs = _smooth(jm, filtered)
     return SmootherResult(means, covs, filtered)
+
+
+class MLEResult(NamedTuple):
+    """Maximum-likelihood parameters ``theta`` (p,), the model they build, and log p(y)."""
+
+    theta: np.ndarray
+    model: LinearGaussianSSM
+    log_likelihood: float
+    n_evaluations: int
+
+
+def fit_mle(build, theta0, ys, *, burn_in: int = 0, bounds=None) -> MLEResult:
+    """Maximise the Kalman-filter log-likelihood over unconstrained parameters ``theta``.
+
+    ``build(theta) -> LinearGaussianSSM`` must be written in ``jax.numpy`` (e.g. variances as
+    ``jnp.exp`` of log-variances), so the gradient comes from automatic differentiation through
+    the filter's ``lax.scan``; scipy's L-BFGS-B does the optimisation. ``burn_in`` leaves the
+    first observations out of the objective: with a very wide prior P0 and ``burn_in = d``
+    this approximates the exact diffuse initialisation of Durbin & Koopman (sec. 5.2), whose
+    first d terms carry no information about the parameters.
+    """
+    ys_checked = validate(build(jnp.asarray(theta0, dtype=jnp.float64)), ys)[1]
+    ys_j = jnp.asarray(ys_checked)
+    if not 0 <= burn_in < ys_j.shape[0]:
+        raise ValueError(f"burn_in must be in [0, T) = [0, {ys_j.shape[0]}); got {burn_in}")
+
+    @jax.jit
+    def negative_ll(theta):
+        return -jnp.sum(_filter(build(theta), ys_j).step_log_likelihoods[burn_in:])
+
+    value_and_grad = jax.jit(jax.value_and_grad(negative_ll))
+    calls = [0]
+
+    def objective(theta):
+        calls[0] += 1
+        v, g = value_and_grad(jnp.asarray(theta))
+        return float(v), np.asarray(g, dtype=np.float64)
+
+    res = scipy.optimize.minimize(objective, np.asarray(theta0, dtype=np.float64), jac=True,
+                                  method="L-BFGS-B", bounds=bounds)
+    if not np.isfinite(res.fun):
+        raise FloatingPointError("the log-likelihood was not finite at the optimum; check build(theta)")
+    theta = np.asarray(res.x)
+    return MLEResult(theta, build(jnp.asarray(theta)), -float(res.fun), calls[0])

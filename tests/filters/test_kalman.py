@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bayeskit  # noqa: F401
-from bayeskit.filters import LinearGaussianSSM, kalman_filter, rts_smoother
+from bayeskit.filters import LinearGaussianSSM, fit_mle, kalman_filter, rts_smoother
 
 # Durbin & Koopman's maximum-likelihood variances for the Nile local-level model
 NILE_OBS_VAR, NILE_LEVEL_VAR = 15099.0, 1469.1
@@ -175,3 +175,34 @@ def test_bad_observations_raise_clear_errors():
         kalman_filter(_nile_model(), np.array([1.0, np.inf]))
     with pytest.raises(ValueError, match="Q must be symmetric"):
         kalman_filter(_random_model(np.random.default_rng(0))._replace(Q=np.triu(np.ones((4, 4)))), np.zeros((3, 2)))
+
+
+def _nile_builder(y):
+    import jax.numpy as jnp
+
+    def build(theta):  # theta = log(observation variance), log(level variance)
+        return LinearGaussianSSM(
+            F=jnp.eye(1), H=jnp.eye(1), Q=jnp.exp(theta[1]).reshape(1, 1), R=jnp.exp(theta[0]).reshape(1, 1),
+            m0=jnp.zeros(1), P0=jnp.full((1, 1), 1e7 * np.var(y)),
+        )
+
+    return build
+
+
+def test_nile_mle_matches_durbin_koopman():
+    """Approximate-diffuse MLE (wide prior, first term left out) vs D&K's 15099 and 1469.1."""
+    y = load_nile().y
+    res = fit_mle(_nile_builder(y), np.log([np.var(y), np.var(y) / 10]), y, burn_in=1)
+    obs_var, level_var = np.exp(res.theta)
+    assert obs_var == pytest.approx(NILE_OBS_VAR, rel=0.02)
+    assert level_var == pytest.approx(NILE_LEVEL_VAR, rel=0.02)
+
+
+def test_nile_mle_matches_statsmodels_fit():
+    """With statsmodels' default (approximate diffuse, first observation burned) the fits agree."""
+    y = load_nile().y
+    ref = sm.tsa.UnobservedComponents(y, "local level").fit(disp=False)
+    res = fit_mle(_nile_builder(y), np.log([np.var(y), np.var(y) / 10]), y, burn_in=1)
+    np.testing.assert_allclose(np.exp(res.theta), ref.params, rtol=0.02)
+    with pytest.raises(ValueError, match="burn_in"):
+        fit_mle(_nile_builder(y), np.zeros(2), y, burn_in=100)
