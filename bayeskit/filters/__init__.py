@@ -3,6 +3,8 @@
 * :mod:`bayeskit.filters.kalman`: the Kalman filter (Joseph form, missing data), the
   Rauch-Tung-Striebel smoother, the log-likelihood of linear-Gaussian state-space models and
   its maximisation over parameters.
+* :mod:`bayeskit.filters.parallel`: the same filter and smoother as associative scans
+  (O(log T) depth; for long sequences on a GPU).
 """
 
 from .kalman import (
@@ -14,8 +16,9 @@ from .kalman import (
     kalman_filter,
     rts_smoother,
 )
+from .parallel import parallel_kalman_filter, parallel_rts_smoother
 
 __all__ = [
     "FilterResult", "LinearGaussianSSM", "MLEResult", "SmootherResult", "fit_mle", "kalman_filter",
-    "rts_smoother",
+    "parallel_kalman_filter", "parallel_rts_smoother", "rts_smoother",
 ]
