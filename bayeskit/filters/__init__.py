@@ -5,6 +5,8 @@
   its maximisation over parameters.
 * :mod:`bayeskit.filters.parallel`: the same filter and smoother as associative scans
   (O(log T) depth; for long sequences on a GPU).
+* :mod:`bayeskit.filters.nonlinear`: extended and unscented Kalman filters and the bootstrap
+  particle filter for nonlinear models.
 """
 
 from .kalman import (
@@ -16,9 +18,18 @@ from .kalman import (
     kalman_filter,
     rts_smoother,
 )
+from .nonlinear import (
+    NonlinearGaussianSSM,
+    ParticleFilterResult,
+    bootstrap_particle_filter,
+    extended_kalman_filter,
+    unscented_kalman_filter,
+)
 from .parallel import parallel_kalman_filter, parallel_rts_smoother
 
 __all__ = [
+    "NonlinearGaussianSSM", "ParticleFilterResult", "bootstrap_particle_filter", "extended_kalman_filter",
+    "unscented_kalman_filter",
     "FilterResult", "LinearGaussianSSM", "MLEResult", "SmootherResult", "fit_mle", "kalman_filter",
     "parallel_kalman_filter", "parallel_rts_smoother", "rts_smoother",
 ]
