@@ -6,6 +6,8 @@ Small public-domain files ship inside the package (``data/*.csv``, provenance an
 * :func:`load_co2`: monthly mean atmospheric CO2 at Mauna Loa, 1958-2001 (R&W sec. 5.4.3).
 * :func:`load_nile`: annual flow of the Nile at Aswan, 1871-1970 (Durbin & Koopman's example).
 * :func:`toy_gap`: a 1-D regression set with a gap in the inputs, for in-between uncertainty.
+* :func:`load_flint`: motor-cortex spike features and hand velocity (downloaded with a checksum,
+  never shipped), the neural-decoding set of the discriminative Kalman filter.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_co2", "load_nile", "toy_gap", "data_path"]
+__all__ = ["Dataset", "load_co2", "load_flint", "load_nile", "toy_gap", "data_path"]
 
 
 class Dataset(NamedTuple):
@@ -55,6 +57,26 @@ def load_nile() -> Dataset:
     """
     table = np.loadtxt(data_path("nile.csv"), delimiter=",", skiprows=1)
     return Dataset(table[:, :1], table[:, 1], "Nile annual flow at Aswan (1e8 m^3), 1871-1970")
+
+
+def load_flint(data_dir=None) -> Dataset:
+    """Neural decoding data, Flint et al. (2012) run 1: X (7792, 10), y (7792, 2).
+
+    X: the first 10 principal components of binned spike counts (100 ms bins) from motor
+    cortex; y: the hand velocity in the same bins (the state a decoder tracks). As
+    preprocessed for *A Discriminative Approach to Bayesian Filtering with Applications to
+    Human Neural Decoding* (repository burkh4rt/DKF-implementations, MIT licence). Not shipped:
+    downloaded once with SHA-256 checks into ``data_dir`` (default ``$BAYESKIT_DATA_DIR`` or the
+    user cache); a folder already holding verified copies is used offline.
+    """
+    from . import _download as dl
+
+    folder = dl.data_dir(data_dir, "flint")
+    paths = {name: dl.fetch(name, base_url=dl.FLINT_URL, registry=dl.FLINT_REGISTRY, folder=folder)
+             for name in ("x.csv", "z.csv")}
+    X = np.loadtxt(paths["x.csv"], delimiter=",")
+    y = np.loadtxt(paths["z.csv"], delimiter=",")
+    return Dataset(X, y, "Flint 2012 run 1: 10 spike-count principal components -> 2-D hand velocity")
 
 
 def toy_gap(
