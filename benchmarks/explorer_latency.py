@@ -1,0 +1,263 @@
+"""How quickly GPExplorer answers a control change: in the kernel, and in a real browser.
+
+(a) Kernel side, n = 50 points, 400 grid points: the handler time of one slider change (the
+    trait change, the jitted posterior, the float32 push inside ``hold_sync``), median / p95 /
+    max, with and without posterior samples; the bare compute; and the first interactions that
+    change array shapes or the kernel (adding a point that crosses a bucket size, switching to
+    each kernel for the first time), which must not pay a JAX recompile.
+(b) Browser: JupyterLab + headless Debian chromium (the harness of ``tests/browser/conftest.py``),
+    the same explorer; the time from a key press on the lengthscale slider (ArrowRight /
+    ArrowLeft, one step) to the end of the canvas paint that shows the resulting update, median
+    and max. Both ends are stamped in the page with ``performance.now()``.
+
+Budgets (DESIGN.md, "Widgets"): compute < 20 ms, handler <= 10 ms, slider step to painted plot
+<= 50 ms median and <= 100 ms worst. Nothing here is asserted: the numbers are reported.
+
+Usage::
+
+    python benchmarks/explorer_latency.py [--quick]
+
+prints ``RESULT {json}`` as its last line and writes ``benchmarks/results/explorer_latency.json``.
+``measure(quick)`` returns the same dict (``benchmarks/gp.py`` imports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+RESULTS = HERE / "results" / "explorer_latency.json"
+HARNESS = REPO_ROOT / "tests" / "browser" / "conftest.py"
+N_POINTS = 50
+SEED = 0
+
+
+def _summary(seconds) -> dict:
+    ms = np.asarray(seconds, dtype=float) * 1e3
+    return {
+        "n": int(ms.size),
+        "median_ms": round(float(np.median(ms)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "max_ms": round(float(np.max(ms)), 3),
+        "min_ms": round(float(np.min(ms)), 3),
+    }
+
+
+def _data(n: int = N_POINTS):
+    rng = np.random.default_rng(SEED)
+    x = np.sort(rng.uniform(-4.5, 4.5, n))
+    return x, np.sin(x) + 0.3 * np.cos(2.1 * x) + rng.normal(0.0, 0.1, n)
+
+
+def _slider_values(steps: int) -> list[float]:
+    """Log-slider positions one step (0.02 in log10) apart, going up and down around 1."""
+    exponents = [0.02 * (k % 20 if (k // 20) % 2 == 0 else 20 - k % 20) - 0.2 for k in range(1, steps + 1)]
+    return [10.0**e for e in exponents]
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) kernel side
+# ---------------------------------------------------------------------------------------------
+def kernel_side(quick: bool) -> dict:
+    import jax
+    from bayeskit.widgets import GPExplorer
+    from bayeskit.widgets.gp_explorer import (
+        BUCKETS,
+        KERNEL_NAMES,
+        _single_threaded_blas,
+        posterior_on_grid,
+    )
+
+    steps = 20 if quick else 100
+    x, y = _data()
+    start = time.perf_counter()
+    explorer = GPExplorer(X=x, y=y)
+    construct_s = time.perf_counter() - start
+    explorer.wait_ready()
+    slider = explorer.controls["lengthscale"]
+
+    def slider_steps(count):
+        times = []
+        for value in _slider_values(count):
+            t0 = time.perf_counter()
+            slider.value = value
+            times.append(time.perf_counter() - t0)
+        return times
+
+    slider_steps(5)  # the first calls after compilation are slower (allocations, caches)
+    handler = slider_steps(steps)
+    explorer.set(samples=True)
+    slider_steps(3)
+    handler_samples = slider_steps(steps)
+    explorer.set(samples=False)
+
+    # bare compute: the jitted posterior and the host copy of its results
+    X, Y = explorer._data()
+    args = explorer._arguments(X, Y, False)
+    compute = []
+    with _single_threaded_blas():  # as the handler runs it
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            out = posterior_on_grid(*args, np.float64(0.0), np.float64(1e-8))
+            np.asarray(out.mean), np.asarray(out.sd_f), float(out.log_marginal_likelihood)
+            compute.append(time.perf_counter() - t0)
+
+    # First interactions that could need a new program: each kernel, then a bucket crossing.
+    # A (re)trace in the main thread is what a user would wait for; the warm-up thread's
+    # compilations of the next bucket run in the background and are not counted.
+    traces = []
+
+    def on_event(name, duration, **kwargs):
+        if name == "/jax/core/compile/jaxpr_trace_duration" and threading.current_thread() is main:
+            traces.append(duration)
+
+    main = threading.main_thread()
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    first_kernel = {}
+    for name in (*KERNEL_NAMES[1:], KERNEL_NAMES[0]):
+        t0 = time.perf_counter()
+        explorer.set(kernel=name)
+        first_kernel[name] = round((time.perf_counter() - t0) * 1e3, 3)
+    bucket = explorer.state["bucket"]
+    next_bucket = BUCKETS[BUCKETS.index(bucket) + 1]
+    rng = np.random.default_rng(1)
+    while explorer.state["n_points"] < bucket:  # fill the current bucket
+        explorer.add_point(float(rng.uniform(-4.5, 4.5)), float(rng.normal()))
+    t0 = time.perf_counter()
+    explorer.add_point(0.123, 0.5)  # one more: the next bucket size
+    crossing_s = time.perf_counter() - t0
+    recompiles = len(traces)
+
+    return {
+        "n_points": N_POINTS,
+        "grid_points": int(explorer.canvas.array("x_grid").size),
+        "construct_s": round(construct_s, 3),
+        "handler": _summary(handler),
+        "handler_with_samples": _summary(handler_samples),
+        "compute": _summary(compute),
+        "first_kernel_switch_ms": first_kernel,
+        "first_kernel_switch_max_ms": max(first_kernel.values()),
+        "add_point_crossing_bucket_ms": round(crossing_s * 1e3, 3),
+        "bucket_crossed": [bucket, next_bucket],
+        "retraces_in_handler_during_interaction": int(recompiles),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) browser
+# ---------------------------------------------------------------------------------------------
+def _harness():
+    spec = importlib.util.spec_from_file_location("bayeskit_browser_harness", HARNESS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_NOTEBOOK_SOURCE = """\
+import numpy as np
+from bayeskit.widgets import GPExplorer
+
+rng = np.random.default_rng({seed})
+x = np.sort(rng.uniform(-4.5, 4.5, {n}))
+y = np.sin(x) + 0.3 * np.cos(2.1 * x) + rng.normal(0.0, 0.1, {n})
+explorer = GPExplorer(X=x, y=y)
+explorer.wait_ready()
+explorer"""
+
+_INSTALL_STAMPS = """() => {
+    window.__bkKey = null;
+    document.addEventListener('keydown', () => { window.__bkKey = performance.now(); }, {capture: true});
+}"""
+_SEQ = "() => +(document.querySelector('canvas.bayeskit-gp-canvas')?.dataset.seq ?? -1)"
+_PAINTED_AFTER = """(seq) => {
+    const c = document.querySelector('canvas.bayeskit-gp-canvas');
+    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkKey : null;
+}"""
+
+
+def browser_side(quick: bool) -> dict:
+    harness = _harness()
+    reason = harness.browser_unavailable_reason()
+    if reason:
+        return {"skipped": reason}
+    import nbformat
+
+    steps = 10 if quick else 40
+    latencies = []
+    with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(_NOTEBOOK_SOURCE.format(seed=SEED, n=N_POINTS))]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        nbformat.write(nb, lab.root_dir / "latency.ipynb")
+        context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            lab_page = harness.LabPage(page, lab)
+            lab_page.open_notebook("latency.ipynb")
+            lab_page.run_all()
+            page.wait_for_selector("canvas.bayeskit-gp-canvas", state="visible")
+            page.wait_for_function(f"() => ({_SEQ})() >= 1")
+            lab_page.assert_no_errors()
+            page.evaluate(_INSTALL_STAMPS)
+            handle = lab_page.slider_handle("lengthscale")
+            handle.scroll_into_view_if_needed()
+            handle.focus()
+            for k in range(steps + 3):  # 3 warm-up steps, not recorded
+                key = "ArrowRight" if (k // 10) % 2 == 0 else "ArrowLeft"
+                seq = page.evaluate(_SEQ)
+                handle.press(key)
+                latency = page.wait_for_function(_PAINTED_AFTER, arg=seq, timeout=30_000).json_value()
+                if k >= 3:
+                    latencies.append(latency / 1e3)
+                page.wait_for_timeout(120)  # a person's key presses are this far apart at least
+            lab_page.screenshot("explorer_latency")
+        finally:
+            context.close()
+    return {"what": "key press on the lengthscale slider -> canvas painted with the new posterior",
+            "n_points": N_POINTS, "slider_step": _summary(latencies)}
+
+
+# ---------------------------------------------------------------------------------------------
+def measure(quick: bool = False) -> dict:
+    """Run (a) and (b); returns a JSON-serialisable dict (see the module docstring)."""
+    result = {
+        "benchmark": "explorer_latency",
+        "quick": bool(quick),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None},
+        "kernel_side": kernel_side(quick),
+    }
+    try:
+        result["browser"] = browser_side(quick)
+    except Exception as err:  # report, so the kernel-side numbers still land in the file
+        result["browser"] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (CI smoke run)")
+    args = parser.parse_args(argv)
+    result = measure(quick=args.quick)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(REPO_ROOT)}", file=sys.stderr)
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
