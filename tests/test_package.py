@@ -71,3 +71,15 @@ def test_toy_gap_leaves_the_gap_empty():
     assert not ((d.X > -0.5) & (d.X < 1.0)).any()
     with pytest.raises(ValueError, match="gap"):
         toy_gap(gap=(2.0, 1.0))
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(("bayeskit", *p.parent.relative_to(ROOT / "bayeskit").parts)).rstrip(".")
+        for p in (ROOT / "bayeskit").rglob("__init__.py")
+    }
+    found |= {"bayeskit.widgets", "bayeskit.data"}
+    assert found <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"
