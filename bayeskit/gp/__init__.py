@@ -2,6 +2,12 @@
 
 * :mod:`bayeskit.gp.exact`: exact GP posterior, samples, log marginal likelihood, ML-II and the
   scikit-learn-style :class:`GPRegressor`.
+* :mod:`bayeskit.gp.sparse`: the sparse variational GP (Titsias's collapsed bound),
+  :class:`SparseGPRegressor`.
+* :mod:`bayeskit.gp.student_t`: the Student-t process as an inverse-gamma scale mixture of GPs,
+  :class:`StudentTProcessRegressor`.
+* :mod:`bayeskit.gp.nngp`: kernels of infinitely wide deep networks (:class:`ReLUNNGP`,
+  :class:`ErfNNGP`).
 """
 
 from .exact import (
@@ -13,6 +19,9 @@ from .exact import (
     posterior,
     predict,
 )
+from .nngp import ErfNNGP, ReLUNNGP
+from .sparse import SparseGPRegressor, fit_sparse, sparse_elbo
+from .student_t import StudentTProcessRegressor
 
 __all__ = [
     "GPRegressor",
@@ -22,4 +31,10 @@ __all__ = [
     "log_marginal_likelihood_and_grad",
     "posterior",
     "predict",
+    "SparseGPRegressor",
+    "fit_sparse",
+    "sparse_elbo",
+    "StudentTProcessRegressor",
+    "ReLUNNGP",
+    "ErfNNGP",
 ]
