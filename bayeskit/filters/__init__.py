@@ -10,13 +10,16 @@
 """
 
 from .kalman import (
+    EMResult,
     FilterResult,
     LinearGaussianSSM,
     MLEResult,
     SmootherResult,
+    fit_em,
     fit_mle,
     kalman_filter,
     rts_smoother,
+    sample,
 )
 from .nonlinear import (
     NonlinearGaussianSSM,
@@ -28,6 +31,7 @@ from .nonlinear import (
 from .parallel import parallel_kalman_filter, parallel_rts_smoother
 
 __all__ = [
+    "EMResult", "fit_em", "sample",
     "NonlinearGaussianSSM", "ParticleFilterResult", "bootstrap_particle_filter", "extended_kalman_filter",
     "unscented_kalman_filter",
     "FilterResult", "LinearGaussianSSM", "MLEResult", "SmootherResult", "fit_mle", "kalman_filter",

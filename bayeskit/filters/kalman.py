@@ -27,6 +27,7 @@ shape-annotated NamedTuples).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -38,7 +39,7 @@ from .. import _config  # noqa: F401  (float64)
 
 __all__ = [
     "LinearGaussianSSM", "FilterResult", "SmootherResult", "MLEResult", "kalman_filter", "rts_smoother",
-    "fit_mle",
+    "fit_mle", "fit_em", "EMResult", "sample",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -256,3 +257,120 @@ def fit_mle(build, theta0, ys, *, burn_in: int = 0, bounds=None) -> MLEResult:
         raise FloatingPointError("the log-likelihood was not finite at the optimum; check build(theta)")
     theta = np.asarray(res.x)
     return MLEResult(theta, build(jnp.asarray(theta)), -float(res.fun), calls[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling and EM
+# ---------------------------------------------------------------------------------------------
+def sample(model: LinearGaussianSSM, key, T: int):
+    """Draw states (T, d) and observations (T, m) from the model, with an explicit PRNG key."""
+    if key is None:
+        raise ValueError("key is required: pass jax.random.key(seed)")
+    if int(T) < 1:
+        raise ValueError(f"T must be >= 1; got {T}")
+    model, _ = validate(model, np.zeros((1, np.atleast_2d(np.asarray(model.H)).shape[0])))
+    return _sample(LinearGaussianSSM(*map(jnp.asarray, model)), key, int(T))
+
+
+def _psd_sqrt(M):
+    # eigh, not Cholesky: Q or P0 may be singular (e.g. a noise-free state component)
+    w, V = jnp.linalg.eigh(_symmetrize(M))
+    return V * jnp.sqrt(jnp.maximum(w, 0.0))
+
+
+@partial(jax.jit, static_argnames=("T",))
+def _sample(model: LinearGaussianSSM, key, T: int):
+    F, H, Q, R, m0, P0 = model
+    d, m = F.shape[0], H.shape[0]
+    k0, kw, kv = jax.random.split(key, 3)
+    x0 = m0 + _psd_sqrt(P0) @ jax.random.normal(k0, (d,), dtype=F.dtype)
+    w = jax.random.normal(kw, (T, d), dtype=F.dtype) @ _psd_sqrt(Q).T
+    v = jax.random.normal(kv, (T, m), dtype=F.dtype) @ _psd_sqrt(R).T
+
+    def step(x, w_t):
+        x_next = F @ x + w_t
+        return x_next, x_next
+
+    _, rest = jax.lax.scan(step, x0, w[1:])
+    xs = jnp.concatenate([x0[None], rest], axis=0)
+    return xs, xs @ H.T + v
+
+
+class EMResult(NamedTuple):
+    """The fitted model and the log-likelihood before each EM iteration (non-decreasing)."""
+
+    model: LinearGaussianSSM
+    log_likelihoods: np.ndarray
+
+
+_EM_FIELDS = ("F", "H", "Q", "R", "m0", "P0")
+
+
+@partial(jax.jit, static_argnames=("update",))
+def _em_step(model: LinearGaussianSSM, ys, observed, update):
+    filtered = _filter(model, ys)
+    ms, Ps = _smooth(model, filtered)
+    F = model.F
+    # smoother gains G_t = P_t F^T (P-_{t+1})^{-1}, t = 0..T-2, for the lag-one covariances
+    G = jax.vmap(lambda P, Pp: jax.scipy.linalg.solve(Pp, F @ P, assume_a="pos").T)(
+        filtered.covariances[:-1], filtered.predicted_covariances[1:]
+    )
+    V = Ps + ms[:, :, None] * ms[:, None, :]  # E[x_t x_t^T]
+    C = Ps[1:] @ jnp.swapaxes(G, 1, 2) + ms[1:, :, None] * ms[:-1, None, :]  # E[x_t x_{t-1}^T]
+    new = dict(model._asdict())
+    T = ys.shape[0]
+    if "F" in update:
+        new["F"] = jax.scipy.linalg.solve(jnp.sum(V[:-1], 0), jnp.sum(C, 0).T, assume_a="pos").T
+    if "Q" in update:
+        Fn = new["F"]
+        S = jnp.sum(V[1:] - C @ Fn.T - Fn @ jnp.swapaxes(C, 1, 2) + Fn @ V[:-1] @ Fn.T, 0)
+        new["Q"] = _symmetrize(S / (T - 1))
+    w = observed.astype(ys.dtype)  # rows with observations
+    y0 = jnp.where(observed[:, None], ys, 0.0)
+    if "H" in update:
+        Syx = jnp.sum(y0[:, :, None] * ms[:, None, :], 0)
+        new["H"] = jax.scipy.linalg.solve(jnp.sum(w[:, None, None] * V, 0), Syx.T, assume_a="pos").T
+    if "R" in update:
+        Hn = new["H"]
+        r = y0 - ms @ Hn.T
+        S = jnp.sum(w[:, None, None] * (r[:, :, None] * r[:, None, :] + Hn @ Ps @ Hn.T), 0)
+        new["R"] = _symmetrize(S / jnp.sum(w))
+    if "m0" in update:
+        new["m0"] = ms[0]
+    if "P0" in update:
+        new["P0"] = _symmetrize(Ps[0])
+    return LinearGaussianSSM(**new), filtered.log_likelihood
+
+
+def fit_em(model: LinearGaussianSSM, ys, *, n_iter: int = 100, update=("F", "H", "Q", "R"),
+           tol: float = 1e-9) -> EMResult:
+    """Expectation-maximisation for the parameters named in ``update`` (the others stay fixed).
+
+    E-step: RTS-smoothed moments and lag-one covariances E[x_t x_{t-1}^T] = P^s_t G_{t-1}^T +
+    m^s_t m^s_{t-1}^T. M-step: the closed forms of Shumway & Stoffer (*An approach to time
+    series smoothing and forecasting using the EM algorithm*), e.g.
+    F = (sum E[x_t x_{t-1}^T]) (sum E[x_{t-1} x_{t-1}^T])^{-1} and Q the mean squared one-step
+    residual. Every iteration cannot lower the log-likelihood. Rows of ``ys`` must be fully
+    observed or fully missing (NaN) when H or R is updated. Stops after ``n_iter`` iterations
+    or when the log-likelihood gains less than ``tol`` (relative).
+    """
+    unknown = set(update) - set(_EM_FIELDS)
+    if unknown:
+        raise ValueError(f"update may name only {_EM_FIELDS}; got {sorted(unknown)}")
+    model, ys = validate(model, ys)
+    if ys.shape[0] < 2:
+        raise ValueError("EM needs at least 2 time steps")
+    nan = np.isnan(ys)
+    if ({"H", "R"} & set(update)) and np.any(nan.any(1) & ~nan.all(1)):
+        raise ValueError("with H or R in update, each row of ys must be fully observed or fully missing")
+    observed = jnp.asarray(~nan.any(1))
+    current = LinearGaussianSSM(*map(jnp.asarray, model))
+    ys_j = jnp.asarray(ys)
+    lls = []
+    for _ in range(int(n_iter)):
+        nxt, ll = _em_step(current, ys_j, observed, tuple(sorted(update)))
+        lls.append(float(ll))
+        if len(lls) > 1 and abs(lls[-1] - lls[-2]) <= tol * abs(lls[-2]):
+            break
+        current = nxt
+    return EMResult(current, np.array(lls))
