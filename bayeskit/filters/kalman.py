@@ -126,14 +126,21 @@ def validate(model: LinearGaussianSSM, ys) -> tuple[LinearGaussianSSM, np.ndarra
     return LinearGaussianSSM(F, H, Q, R, m0, P0), ys
 
 
-def _update(m_pred, P_pred, y, H, R):
-    """One Joseph-form measurement update with a (possibly partial) NaN mask."""
-    observed = ~jnp.isnan(y)
-    mask = observed.astype(y.dtype)
-    y0 = jnp.where(observed, y, 0.0)
-    Hm = H * mask[:, None]
-    # missing entries: no cross-covariance, unit variance placeholder (removed from the LL)
-    Rm = R * jnp.outer(mask, mask) + jnp.diag(1.0 - mask)
+def _update(m_pred, P_pred, y, H, R, masked: bool = True):
+    """One Joseph-form measurement update with a (possibly partial) NaN mask.
+
+    ``masked=False`` (static) skips the masking arithmetic when no value can be missing.
+    """
+    if masked:
+        observed = ~jnp.isnan(y)
+        mask = observed.astype(y.dtype)
+        y0 = jnp.where(observed, y, 0.0)
+        Hm = H * mask[:, None]
+        # missing entries: no cross-covariance, unit variance placeholder (removed from the LL)
+        Rm = R * jnp.outer(mask, mask) + jnp.diag(1.0 - mask)
+        n_obs = jnp.sum(mask)
+    else:
+        y0, Hm, Rm, n_obs = y, H, R, y.shape[0]
     e = y0 - Hm @ m_pred
     S = _symmetrize(Hm @ P_pred @ Hm.T + Rm)
     L = jnp.linalg.cholesky(S)
@@ -143,14 +150,13 @@ def _update(m_pred, P_pred, y, H, R):
     I_KH = jnp.eye(m_pred.shape[0], dtype=y.dtype) - K @ Hm
     P_new = _symmetrize(I_KH @ P_pred @ I_KH.T + K @ Rm @ K.T)
     z = jax.scipy.linalg.solve_triangular(L, e, lower=True)
-    n_obs = jnp.sum(mask)
     # log N(e | 0, S) minus the placeholder terms log N(0 | 0, 1) of missing entries
     ll = -0.5 * jnp.sum(z * z) - jnp.sum(jnp.log(jnp.diagonal(L))) - 0.5 * n_obs * _LOG_2PI
     return m_new, P_new, ll
 
 
-@jax.jit
-def _filter(model: LinearGaussianSSM, ys):
+@partial(jax.jit, static_argnames=("masked",))
+def _filter(model: LinearGaussianSSM, ys, masked: bool = True):
     F, H, Q, R, m0, P0 = model
 
     def step(carry, inputs):
@@ -158,7 +164,7 @@ def _filter(model: LinearGaussianSSM, ys):
         y, first = inputs
         m_pred = jnp.where(first, m0, F @ m)
         P_pred = jnp.where(first, P0, _symmetrize(F @ P @ F.T + Q))
-        m_new, P_new, ll_t = _update(m_pred, P_pred, y, H, R)
+        m_new, P_new, ll_t = _update(m_pred, P_pred, y, H, R, masked)
         return (m_new, P_new), (m_new, P_new, m_pred, P_pred, ll_t)
 
     first = jnp.arange(ys.shape[0]) == 0
@@ -172,7 +178,8 @@ def kalman_filter(model: LinearGaussianSSM, ys) -> FilterResult:
     ys: (T, m) observations, or (T,) when m = 1; NaN marks a missing value.
     """
     model, ys = validate(model, ys)
-    return _filter(LinearGaussianSSM(*map(jnp.asarray, model)), jnp.asarray(ys))
+    masked = bool(np.isnan(ys).any())
+    return _filter(LinearGaussianSSM(*map(jnp.asarray, model)), jnp.asarray(ys), masked)
 
 
 @jax.jit
