@@ -7,8 +7,30 @@
   (O(log T) depth; for long sequences on a GPU).
 * :mod:`bayeskit.filters.nonlinear`: extended and unscented Kalman filters and the bootstrap
   particle filter for nonlinear models.
+* :mod:`bayeskit.filters.implicit_map`: filtering as K optimiser steps per observation
+  (implicit MAP), with the step sizes that reproduce the Kalman filter exactly.
+* :mod:`bayeskit.filters.online_classification`: Kalman-tracked drifting last-layer weights with
+  a learned forgetting coefficient.
+* :mod:`bayeskit.filters.changepoint`: Bayesian online changepoint detection and its robust
+  (diffusion score matching) generalised-Bayes variant.
 """
 
+from .changepoint import (
+    BOCPDResult,
+    DSMGaussian,
+    GaussianKnownVariance,
+    NormalGamma,
+    bocpd,
+    changepoint_locations,
+    dsm_log_predictive,
+    dsm_posterior,
+)
+from .implicit_map import (
+    IMAPResult,
+    gaussian_measurement_loss,
+    implicit_map_filter,
+    kalman_learning_rates,
+)
 from .kalman import (
     EMResult,
     FilterResult,
@@ -28,9 +50,20 @@ from .nonlinear import (
     extended_kalman_filter,
     unscented_kalman_filter,
 )
+from .online_classification import (
+    OnlineKalmanClassifier,
+    OnlineKalmanResult,
+    OnlineKalmanState,
+    init_state,
+    online_kalman_filter,
+)
 from .parallel import parallel_kalman_filter, parallel_rts_smoother
 
 __all__ = [
+    "BOCPDResult", "DSMGaussian", "GaussianKnownVariance", "NormalGamma", "bocpd", "changepoint_locations",
+    "dsm_log_predictive", "dsm_posterior",
+    "IMAPResult", "gaussian_measurement_loss", "implicit_map_filter", "kalman_learning_rates",
+    "OnlineKalmanClassifier", "OnlineKalmanResult", "OnlineKalmanState", "init_state", "online_kalman_filter",
     "EMResult", "fit_em", "sample",
     "NonlinearGaussianSSM", "ParticleFilterResult", "bootstrap_particle_filter", "extended_kalman_filter",
     "unscented_kalman_filter",
