@@ -8,8 +8,18 @@
   :class:`StudentTProcessRegressor`.
 * :mod:`bayeskit.gp.nngp`: kernels of infinitely wide deep networks (:class:`ReLUNNGP`,
   :class:`ErfNNGP`).
+* :mod:`bayeskit.gp.bayesian`: fully Bayesian hyperparameters: priors, NUTS (BlackJAX) and the
+  hyperparameter-averaged predictive.
 """
 
+from .bayesian import (
+    HyperparameterDraws,
+    HyperPosterior,
+    default_prior,
+    predict_averaged,
+    predictive_interval,
+    sample_hyperparameters,
+)
 from .exact import (
     GPRegressor,
     Posterior,
@@ -37,4 +47,10 @@ __all__ = [
     "StudentTProcessRegressor",
     "ReLUNNGP",
     "ErfNNGP",
+    "HyperPosterior",
+    "HyperparameterDraws",
+    "default_prior",
+    "predict_averaged",
+    "predictive_interval",
+    "sample_hyperparameters",
 ]
