@@ -40,11 +40,14 @@ doctor: $(STAMP)
 	$(BIN)/bayeskit doctor
 
 # The whole suite: library tests, every notebook in fast mode, the browser test and the Binder build.
+# Two pytest workers already fill two cores: one BLAS thread each, so OpenBLAS threads do not
+# busy-wait against each other (which made small LAPACK calls 1000x slower on a loaded machine).
+TEST_ENV := BAYESKIT_FAST=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 test: $(STAMP)
-	BAYESKIT_FAST=1 $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
+	$(TEST_ENV) $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -n $(JOBS) -m "not notebook and not browser and not binder" tests
+	$(TEST_ENV) $(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not notebook and not browser and not binder" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check bayeskit widgets data tests benchmarks
