@@ -7,6 +7,9 @@
   (O(log T) depth; for long sequences on a GPU).
 * :mod:`bayeskit.filters.nonlinear`: extended and unscented Kalman filters and the bootstrap
   particle filter for nonlinear models.
+* :mod:`bayeskit.filters.dkf`: the discriminative Kalman filter (learned p(state | observation)
+  combined with linear-Gaussian dynamics), with GP, Nadaraya-Watson and MLP regressors
+  (:mod:`bayeskit.filters.regressors`) and a simulated neural-decoding task.
 * :mod:`bayeskit.filters.implicit_map`: filtering as K optimiser steps per observation
   (implicit MAP), with the step sizes that reproduce the Kalman filter exactly.
 * :mod:`bayeskit.filters.online_classification`: Kalman-tracked drifting last-layer weights with
@@ -24,6 +27,16 @@ from .changepoint import (
     changepoint_locations,
     dsm_log_predictive,
     dsm_posterior,
+)
+from .dkf import (
+    DiscriminativeKalmanFilter,
+    DKFResult,
+    StationaryLinearDynamics,
+    discriminative_kalman_filter,
+    dkf_update,
+    fit_stationary_dynamics,
+    normalised_rmse,
+    simulate_cursor,
 )
 from .implicit_map import (
     IMAPResult,
@@ -60,6 +73,8 @@ from .online_classification import (
 from .parallel import parallel_kalman_filter, parallel_rts_smoother
 
 __all__ = [
+    "DKFResult", "DiscriminativeKalmanFilter", "StationaryLinearDynamics", "discriminative_kalman_filter",
+    "dkf_update", "fit_stationary_dynamics", "normalised_rmse", "simulate_cursor",
     "BOCPDResult", "DSMGaussian", "GaussianKnownVariance", "NormalGamma", "bocpd", "changepoint_locations",
     "dsm_log_predictive", "dsm_posterior",
     "IMAPResult", "gaussian_measurement_loss", "implicit_map_filter", "kalman_learning_rates",
