@@ -18,7 +18,9 @@ Usage::
     python benchmarks/explorer_latency.py [--quick]
 
 prints ``RESULT {json}`` as its last line and writes ``benchmarks/results/explorer_latency.json``.
-``measure(quick)`` returns the same dict (``benchmarks/gp.py`` imports it).
+``measure(quick)`` returns the same dict (``benchmarks/gp.py`` imports it); ``measure_filter(quick)``
+does the same for FilterExplorer (handler time of a slider step per method and view, and the key
+press to painted canvas round trip on its 'missing' slider), under ``"filter_explorer"``.
 """
 
 from __future__ import annotations
@@ -230,6 +232,139 @@ def browser_side(quick: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# FilterExplorer: (a) kernel side per method and per view, (b) browser
+# ---------------------------------------------------------------------------------------------
+def filter_kernel_side(quick: bool) -> dict:
+    import jax
+    from bayeskit.widgets import FilterExplorer
+    from bayeskit.widgets.filter_explorer import METHODS, NEURON_CHOICES
+
+    steps = 10 if quick else 40
+    start = time.perf_counter()
+    explorer = FilterExplorer()
+    construct_s = time.perf_counter() - start
+    explorer.wait_ready()
+    warm_s = time.perf_counter() - start
+    traces = []
+    main = threading.main_thread()
+
+    def on_event(name, duration, **kwargs):
+        if name == "/jax/core/compile/jaxpr_trace_duration" and threading.current_thread() is main:
+            traces.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    slider = explorer.controls["missing"]
+    values = [0.05 * (k % 10) for k in range(steps)]
+
+    def slider_steps(control, vals):
+        times = []
+        for v in vals:
+            t0 = time.perf_counter()
+            control.value = v
+            times.append(time.perf_counter() - t0)
+        return times
+
+    handler = {}
+    for method, estimate in [(m, "filter") for m in METHODS] + [("KF", "smoother")]:
+        explorer.set(method=method, estimate=estimate, nonlinearity=0.3)
+        slider_steps(slider, values[:3])
+        handler[f"{method} {estimate}"] = _summary(slider_steps(slider, values))
+    explorer.set(method="KF", estimate="filter")
+    noise = explorer.controls["observation_noise"]  # regenerates the data too
+    handler["KF filter, obs noise slider (data regenerated)"] = _summary(
+        slider_steps(noise, [10 ** (-0.6 + 0.05 * (k % 10)) for k in range(steps)]))
+    explorer.set(view="decoding")
+    neurons = explorer.controls["n_neurons"]
+    cached = slider_steps(neurons, [NEURON_CHOICES[k % len(NEURON_CHOICES)] for k in range(steps)])
+    explorer._decoding_cache.clear()  # what a neuron count costs before the background fit reached it
+    uncached = slider_steps(neurons, list(NEURON_CHOICES[1:5]))  # the current N is NEURON_CHOICES[0]
+    jax.monitoring.unregister_event_duration_listener(on_event)
+    return {
+        "T": 200,
+        "construct_s": round(construct_s, 3),
+        "background_warm_up_s": round(warm_s, 3),
+        "handler_missing_slider": handler,
+        "decoding_neurons_cached": _summary(cached),
+        "decoding_neurons_fit_now": _summary(uncached),
+        "retraces_in_handler_during_interaction": len(traces),
+    }
+
+
+_FILTER_NOTEBOOK = """\
+from bayeskit.widgets import FilterExplorer
+
+explorer = FilterExplorer(method={method!r})
+explorer.wait_ready()
+explorer"""
+_FILTER_SEQ = "() => +(document.querySelector('canvas.bayeskit-filter-canvas')?.dataset.seq ?? -1)"
+_FILTER_PAINTED_AFTER = """(seq) => {
+    const c = document.querySelector('canvas.bayeskit-filter-canvas');
+    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkKey : null;
+}"""
+
+
+def filter_browser_side(quick: bool) -> dict:
+    harness = _harness()
+    reason = harness.browser_unavailable_reason()
+    if reason:
+        return {"skipped": reason}
+    import nbformat
+
+    steps = 10 if quick else 30
+    out = {"what": "key press on the 'missing' slider -> canvas painted with the new estimate"}
+    with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser:
+        for method in ("KF", "PF"):
+            nb = nbformat.v4.new_notebook()
+            nb.cells = [nbformat.v4.new_code_cell(_FILTER_NOTEBOOK.format(method=method))]
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+            nbformat.write(nb, lab.root_dir / f"filter_{method}.ipynb")
+            context = browser.new_context(viewport={"width": 1500, "height": 1100})
+            latencies = []
+            try:
+                page = context.new_page()
+                page.set_default_timeout(120_000)
+                lab_page = harness.LabPage(page, lab)
+                lab_page.open_notebook(f"filter_{method}.ipynb")
+                lab_page.run_all(timeout=300)
+                page.wait_for_selector("canvas.bayeskit-filter-canvas", state="visible")
+                page.wait_for_function(f"() => ({_FILTER_SEQ})() >= 1")
+                lab_page.assert_no_errors()
+                page.evaluate(_INSTALL_STAMPS)
+                handle = lab_page.slider_handle("missing")
+                handle.scroll_into_view_if_needed()
+                handle.focus()
+                for k in range(steps + 3):
+                    key = "ArrowRight" if (k // 5) % 2 == 0 else "ArrowLeft"
+                    seq = page.evaluate(_FILTER_SEQ)
+                    handle.press(key)
+                    latency = page.wait_for_function(_FILTER_PAINTED_AFTER, arg=seq, timeout=30_000).json_value()
+                    if k >= 3:
+                        latencies.append(latency / 1e3)
+                    page.wait_for_timeout(120)
+                canvas = page.locator("canvas.bayeskit-filter-canvas")
+                canvas.screenshot(path=str(harness._artifacts() / f"filter_explorer_{method}.png"))
+                if method == "KF":  # the decoding view, for the record
+                    seq = page.evaluate(_FILTER_SEQ)
+                    page.get_by_role("button", name="decoding (DKF)").click()
+                    page.wait_for_function(f"() => ({_FILTER_SEQ})() > {seq}", timeout=120_000)
+                    canvas.screenshot(path=str(harness._artifacts() / "filter_explorer_decoding.png"))
+            finally:
+                context.close()
+            out[f"slider_step_{method}"] = _summary(latencies)
+    return out
+
+
+def measure_filter(quick: bool = False) -> dict:
+    """FilterExplorer latencies: handler per method and view, and the browser round trip."""
+    result = {"kernel_side": filter_kernel_side(quick)}
+    try:
+        result["browser"] = filter_browser_side(quick)
+    except Exception as err:
+        result["browser"] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
 def measure(quick: bool = False) -> dict:
     """Run (a) and (b); returns a JSON-serialisable dict (see the module docstring)."""
     result = {
@@ -252,6 +387,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps (CI smoke run)")
     args = parser.parse_args(argv)
     result = measure(quick=args.quick)
+    result["filter_explorer"] = measure_filter(quick=args.quick)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO_ROOT)}", file=sys.stderr)
