@@ -31,6 +31,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 __all__ = [
     "Kernel",
@@ -53,15 +54,56 @@ def _as_2d(X):
     return X[:, None] if X.ndim == 1 else X
 
 
+def _sqdist_from_scaled(X1, X2, lengthscale):
+    A = X1 / lengthscale
+    B = X2 / lengthscale
+    return jnp.sum((A[:, None, :] - B[None, :, :]) ** 2, axis=-1)
+
+
+@jax.custom_jvp
 def _scaled_sqdist(X1, X2, lengthscale):
     """Squared distances |x1 - x2|^2 / lengthscale^2 as an (n1, n2) array.
 
     Computed from differences rather than |a|^2 + |b|^2 - 2 a.b: exact zeros on the diagonal
     matter for the 1e-8 agreement with scikit-learn and for the Matern kernels' square root.
+
+    The derivative is given explicitly (:func:`_scaled_sqdist_jvp`) for speed only: for a scalar
+    lengthscale l, d D / d l = -2 D / l reuses the output, so the gradient of an ML-II objective
+    is one fused pass over (n1, n2) instead of automatic differentiation's several passes over
+    the (n1, n2, d) array of differences.
     """
-    A = X1 / lengthscale
-    B = X2 / lengthscale
-    return jnp.sum((A[:, None, :] - B[None, :, :]) ** 2, axis=-1)
+    return _sqdist_from_scaled(X1, X2, lengthscale)
+
+
+def _is_zero(tangent) -> bool:
+    return isinstance(tangent, SymbolicZero)
+
+
+def _scaled_sqdist_jvp(primals, tangents):
+    X1, X2, lengthscale = primals
+    dX1, dX2, dl = tangents
+    out = _sqdist_from_scaled(X1, X2, lengthscale)
+    terms = []
+    if not _is_zero(dl):
+        rel = dl / lengthscale  # d log l: scalar or (d,)
+        if jnp.ndim(lengthscale) == 0:
+            terms.append(-2.0 * out * rel)
+        else:
+            A = X1 / lengthscale
+            B = X2 / lengthscale
+            terms.append(-2.0 * jnp.sum((A[:, None, :] - B[None, :, :]) ** 2 * rel, axis=-1))
+    if not (_is_zero(dX1) and _is_zero(dX2)):
+        diff = X1[:, None, :] / lengthscale - X2[None, :, :] / lengthscale
+        dA = 0.0 if _is_zero(dX1) else (dX1 / lengthscale)[:, None, :]
+        dB = 0.0 if _is_zero(dX2) else (dX2 / lengthscale)[None, :, :]
+        terms.append(2.0 * jnp.sum(diff * (dA - dB), axis=-1))
+    tangent = terms[0] if terms else jnp.zeros_like(out)
+    for term in terms[1:]:
+        tangent = tangent + term
+    return out, tangent.astype(out.dtype)
+
+
+_scaled_sqdist.defjvp(_scaled_sqdist_jvp, symbolic_zeros=True)
 
 
 def _safe_sqrt(x):

@@ -52,20 +52,34 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 # ---------------------------------------------------------------------------------------------
 # Cholesky inverse: LAPACK potri on the CPU (a third of the flops of two triangular solves)
 # ---------------------------------------------------------------------------------------------
-def _potri_host(L):
+def _potri_lower_host(L):
+    """K^{-1} from the lower factor L (C order), valid in its lower triangle only.
+
+    ``L.T`` is the Fortran-ordered upper factor U = L^T of the same K = U^T U, so LAPACK reads it
+    in place (no copy into Fortran order) and the result, transposed back, is C-ordered with the
+    inverse in its lower triangle. The symmetric fill happens in XLA, fused with its consumer.
+    """
     L = np.asarray(L)
-    inv, info = scipy.linalg.lapack.dpotri(L, lower=1)
+    inv, info = scipy.linalg.lapack.dpotri(L.T, lower=0)
     if info != 0:
-        return np.full_like(L, np.nan)
-    lower = np.tril(inv)
-    return lower + np.tril(inv, -1).T
+        return np.full(L.shape, np.nan, dtype=L.dtype)
+    return inv.T
+
+
+def _symmetric_from_lower(W):
+    """The symmetric matrix whose lower triangle (diagonal included) is that of W (n, n)."""
+    n = W.shape[-1]
+    row = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0)
+    col = jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
+    return jnp.where(row >= col, W, W.T)
 
 
 def cholesky_inverse(L):
     """K^{-1} (n, n) from the lower Cholesky factor L of K."""
     if jax.default_backend() == "cpu" and L.dtype == jnp.float64:
         shape = jax.ShapeDtypeStruct(L.shape, L.dtype)
-        return jax.pure_callback(_potri_host, shape, L, vmap_method="sequential")
+        lower = jax.pure_callback(_potri_lower_host, shape, L, vmap_method="sequential")
+        return _symmetric_from_lower(lower)
     eye = jnp.eye(L.shape[-1], dtype=L.dtype)
     return jax.scipy.linalg.cho_solve((L, True), eye)
 
@@ -73,8 +87,18 @@ def cholesky_inverse(L):
 # ---------------------------------------------------------------------------------------------
 # Log marginal likelihood of a covariance matrix, with the analytic gradient as its VJP
 # ---------------------------------------------------------------------------------------------
+def _cholesky(K):
+    """Lower Cholesky factor of a symmetric K (NaN where it fails).
+
+    Reads only the lower triangle, as LAPACK and scikit-learn do: ``jnp.linalg.cholesky`` would
+    first average K with its transpose, a full extra pass over n^2 entries that changes nothing
+    for the exactly symmetric matrices kernels build.
+    """
+    return jax.lax.linalg.cholesky(K, symmetrize_input=False)
+
+
 def _lml_parts(K, y):
-    L = jnp.linalg.cholesky(K)
+    L = _cholesky(K)
     alpha = jax.scipy.linalg.cho_solve((L, True), y)
     n_out = 1 if y.ndim == 1 else y.shape[1]
     value = (
@@ -99,8 +123,9 @@ def _lml_fwd(K, y):
 def _lml_bwd(residuals, g):
     L, alpha = residuals
     n_out = 1 if alpha.ndim == 1 else alpha.shape[1]
-    a = alpha[:, None] if alpha.ndim == 1 else alpha
-    dK = 0.5 * (a @ a.T - n_out * cholesky_inverse(L))  # R&W eq. 5.9
+    # alpha alpha^T as a broadcast product (fused by XLA with the rest) when y is one column
+    aat = alpha[:, None] * alpha[None, :] if alpha.ndim == 1 else alpha @ alpha.T
+    dK = 0.5 * (aat - n_out * cholesky_inverse(L))  # R&W eq. 5.9
     return g * dK, -g * alpha  # d/dy of -y^T K^{-1} y / 2 is -alpha
 
 
@@ -184,9 +209,16 @@ class Posterior(NamedTuple):
 
 @jax.jit
 def _condition(kernel, X, y, noise, jitter):
-    L = jnp.linalg.cholesky(_train_cov(kernel, X, noise, jitter))
+    L = _cholesky(_train_cov(kernel, X, noise, jitter))
     alpha = jax.scipy.linalg.cho_solve((L, True), y)
     return L, alpha
+
+
+@jax.jit
+def _lml_from_factor(L, alpha, y):
+    """log p(y) (R&W eq. 2.30) from the factor and weights :func:`posterior` already holds."""
+    n_out = 1 if y.ndim == 1 else y.shape[1]
+    return -0.5 * jnp.sum(y * alpha) - n_out * jnp.sum(jnp.log(jnp.diagonal(L))) - 0.5 * n_out * L.shape[0] * _LOG_2PI
 
 
 def posterior(kernel: Kernel, X, y, noise) -> Posterior:
@@ -397,7 +429,11 @@ class GPRegressor:
             self.kernel_, self.noise_ = self.kernel, float(self.noise)
         self.X_train_, self.y_train_ = X, y
         self.posterior_ = posterior(self.kernel_, X, y_fit, self.noise_)
-        self.log_marginal_likelihood_ = float(log_marginal_likelihood(self.kernel_, X, y_fit, self.noise_))
+        # the same value log_marginal_likelihood() gives, from the factor just computed (saves a
+        # second kernel matrix and Cholesky)
+        self.log_marginal_likelihood_ = float(
+            _lml_from_factor(self.posterior_.L, self.posterior_.alpha, jnp.asarray(y_fit))
+        )
         return self
 
     def _check_fitted(self):
