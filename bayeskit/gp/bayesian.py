@@ -47,7 +47,7 @@ from .. import _config  # noqa: F401  (float64)
 from .._validation import as_inputs, as_targets, positive_scalar
 from ..kernels import Kernel
 from ..linalg import DEFAULT_JITTER_LADDER, JitterWarning
-from .exact import _check_kernel_dims, _lml_fwd, _train_cov, gaussian_log_likelihood_from_cov
+from .exact import _check_kernel_dims, _train_cov, gaussian_log_likelihood_from_cov
 
 __all__ = [
     "LogNormal",
@@ -273,37 +273,12 @@ def _jitter_index(kernel, X, noise):
     return jax.lax.while_loop(lambda i: (i < _LADDER.shape[0] - 1) & fails(i), lambda i: i + 1, 0)
 
 
-# The likelihood of bayeskit.gp.exact with the same analytic gradient (R&W eq. 5.9), except that
-# K^{-1} in the backward pass comes from XLA's triangular solves instead of the LAPACK potri host
-# callback. A host callback costs tens of microseconds to milliseconds (more on a loaded machine,
-# and it runs chain after chain under vmap), while NUTS evaluates the gradient ~10^4 times for
-# matrices of a few dozen rows, where the solves take microseconds. Above _CALLBACK_FROM rows
-# the potri route of bayeskit.gp.exact is the faster one and is used instead.
-_CALLBACK_FROM = 1024
-
-
-@jax.custom_vjp
-def _small_log_likelihood_from_cov(K, y):
-    return _lml_fwd(K, y)[0]
-
-
-def _small_bwd(residuals, g):
-    L, alpha = residuals
-    K_inv = jax.scipy.linalg.cho_solve((L, True), jnp.eye(L.shape[0], dtype=L.dtype))
-    dK = 0.5 * (jnp.outer(alpha, alpha) - K_inv)  # R&W eq. 5.9
-    return g * dK, -g * alpha
-
-
-_small_log_likelihood_from_cov.defvjp(_lml_fwd, _small_bwd)
-
-
 def _log_likelihood(kernel, X, y, noise):
     """log N(y | 0, K + noise I) with the smallest working jitter (R&W eq. 2.30)."""
     jitter = _LADDER[_jitter_index(kernel, X, noise)]
-    K = _train_cov(kernel, X, noise, jitter)
-    if X.shape[0] >= _CALLBACK_FROM:
-        return gaussian_log_likelihood_from_cov(K, y)
-    return _small_log_likelihood_from_cov(K, y)
+    # the analytic gradient of bayeskit.gp.exact (R&W eq. 5.9); its K^{-1} avoids the LAPACK
+    # host callback for the small matrices NUTS sees ~10^4 times
+    return gaussian_log_likelihood_from_cov(_train_cov(kernel, X, noise, jitter), y)
 
 
 # ---------------------------------------------------------------------------------------------

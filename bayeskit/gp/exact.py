@@ -34,7 +34,7 @@ import scipy.optimize
 
 from .. import _config  # noqa: F401  (float64)
 from .._validation import as_inputs, as_targets, positive_scalar
-from ..kernels import Kernel, RBF
+from ..kernels import RBF, Kernel
 from ..linalg import DEFAULT_JITTER_LADDER, SAMPLING_JITTER_LADDER, JitterWarning, escalate
 
 __all__ = [
@@ -50,7 +50,7 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # ---------------------------------------------------------------------------------------------
-# Cholesky inverse: LAPACK potri on the CPU (a third of the flops of two triangular solves)
+# Cholesky inverse: LAPACK potri on the CPU for large n (a third of the flops of two solves)
 # ---------------------------------------------------------------------------------------------
 def _potri_lower_host(L):
     """K^{-1} from the lower factor L (C order), valid in its lower triangle only.
@@ -74,13 +74,20 @@ def _symmetric_from_lower(W):
     return jnp.where(row >= col, W, W.T)
 
 
+#: from this many rows on, K^{-1} comes from LAPACK potri through a host callback. Below it,
+#: XLA's triangular solves take microseconds while a callback costs tens of microseconds to
+#: milliseconds (much more on a loaded machine, and it serialises vmapped chains under NUTS).
+POTRI_FROM_ROWS = 512
+
+
 def cholesky_inverse(L):
     """K^{-1} (n, n) from the lower Cholesky factor L of K."""
-    if jax.default_backend() == "cpu" and L.dtype == jnp.float64:
+    n = L.shape[-1]
+    if jax.default_backend() == "cpu" and L.dtype == jnp.float64 and n >= POTRI_FROM_ROWS:
         shape = jax.ShapeDtypeStruct(L.shape, L.dtype)
         lower = jax.pure_callback(_potri_lower_host, shape, L, vmap_method="sequential")
         return _symmetric_from_lower(lower)
-    eye = jnp.eye(L.shape[-1], dtype=L.dtype)
+    eye = jnp.eye(n, dtype=L.dtype)
     return jax.scipy.linalg.cho_solve((L, True), eye)
 
 
@@ -273,6 +280,7 @@ def fit_ml2(
     noise_bounds: tuple[float, float] | None = None,
     seed: int = 0,
     maxiter: int = 15000,
+    optimizer_options: dict | None = None,
 ) -> ML2Result:
     """Type-II maximum likelihood: argmax over hyperparameters of log p(y | X, theta).
 
@@ -281,7 +289,9 @@ def fit_ml2(
     at the given values; each of ``n_restarts`` more starts at log-uniform random values inside
     the box (as scikit-learn does), drawn from ``numpy.random.default_rng(seed)``. Returns the
     best run. A Cholesky that fails during the search is retried with jitter; a single warning
-    at the end counts how often.
+    at the end counts how often. ``optimizer_options`` go to scipy's L-BFGS-B (e.g.
+    ``{"ftol": 1e-12, "gtol": 1e-8}`` for composite kernels whose flat directions make the
+    default tolerances stop early); the defaults are scikit-learn's.
     """
     X, y = _prepare(kernel, X, y, noise)
     noise = positive_scalar(noise, "noise", allow_zero=noise_fixed)
@@ -333,7 +343,8 @@ def fit_ml2(
     best = None
     for start in starts:
         res = scipy.optimize.minimize(
-            objective, start, jac=True, method="L-BFGS-B", bounds=box, options={"maxiter": maxiter}
+            objective, start, jac=True, method="L-BFGS-B", bounds=box,
+            options={"maxiter": maxiter, **(optimizer_options or {})},
         )
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
@@ -374,6 +385,8 @@ class GPRegressor:
         ``log_marginal_likelihood_`` refers to the normalised targets).
     seed : int
         Seed for the restart points.
+    optimizer_options : dict, optional
+        Options for scipy's L-BFGS-B during ML-II (see :func:`fit_ml2`).
 
     Attributes after :meth:`fit`: ``kernel_``, ``noise_``, ``log_marginal_likelihood_``,
     ``X_train_`` (n, d), ``y_train_`` (n,) or (n, k), ``posterior_``.
@@ -391,6 +404,7 @@ class GPRegressor:
         noise_bounds: tuple[float, float] | None = None,
         normalize_y: bool = False,
         seed: int = 0,
+        optimizer_options: dict | None = None,
     ):
         self.kernel = kernel if kernel is not None else RBF(lengthscale=1.0, variance=1.0)
         self.noise = noise
@@ -401,6 +415,7 @@ class GPRegressor:
         self.noise_bounds = noise_bounds
         self.normalize_y = normalize_y
         self.seed = seed
+        self.optimizer_options = optimizer_options
 
     def __repr__(self):
         fitted = f", kernel_={self.kernel_!r}, noise_={self.noise_:.4g}" if hasattr(self, "kernel_") else ""
@@ -422,7 +437,7 @@ class GPRegressor:
             res = fit_ml2(
                 self.kernel, X, y_fit, self.noise, noise_fixed=self.noise_fixed,
                 n_restarts=self.n_restarts, bounds=self.bounds, noise_bounds=self.noise_bounds,
-                seed=self.seed,
+                seed=self.seed, optimizer_options=self.optimizer_options,
             )
             self.kernel_, self.noise_ = res.kernel, res.noise
         else:

@@ -260,3 +260,11 @@ def test_inputs_given_are_not_modified():
     GPRegressor(bk.RBF(), 0.1, normalize_y=True).fit(X, y)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_optimizer_options_reach_lbfgs():
+    X, y, _ = _data(13)
+    loose = fit_ml2(bk.RBF(), X, y, 0.1, optimizer_options={"maxiter": 1})
+    tight = fit_ml2(bk.RBF(), X, y, 0.1, optimizer_options={"ftol": 1e-14, "gtol": 1e-10})
+    assert loose.n_evaluations <= 3 < tight.n_evaluations
+    assert tight.log_marginal_likelihood >= loose.log_marginal_likelihood
