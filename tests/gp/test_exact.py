@@ -266,5 +266,5 @@ def test_optimizer_options_reach_lbfgs():
     X, y, _ = _data(13)
     loose = fit_ml2(bk.RBF(), X, y, 0.1, optimizer_options={"maxiter": 1})
     tight = fit_ml2(bk.RBF(), X, y, 0.1, optimizer_options={"ftol": 1e-14, "gtol": 1e-10})
-    assert loose.n_evaluations <= 3 < tight.n_evaluations
+    assert loose.n_evaluations < tight.n_evaluations
     assert tight.log_marginal_likelihood >= loose.log_marginal_likelihood
