@@ -52,11 +52,13 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bayeskit widgets data tests benchmarks
 
+BENCHMARKS := benchmarks/gp.py benchmarks/filters.py benchmarks/explorer_latency.py
+
 bench: $(STAMP)
-	$(PY) benchmarks/gp.py
+	set -e; for b in $(BENCHMARKS); do $(PY) $$b; done
 
 bench-quick: $(STAMP)
-	$(PY) benchmarks/gp.py --quick
+	set -e; for b in $(BENCHMARKS); do $(PY) $$b --quick; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache test-artifacts
