@@ -223,7 +223,8 @@ def rts_smoother(model: LinearGaussianSSM, ys) -> SmootherResult:
 
 
 class MLEResult(NamedTuple):
-    """Maximum-likelihood parameters ``theta`` (p,), the model they build, and log p(y)."""
+    """Maximum-likelihood parameters ``theta`` (p,), the model they build, and the maximised
+    log-likelihood (log p(y) without the first ``burn_in`` terms)."""
 
     theta: np.ndarray
     model: LinearGaussianSSM
