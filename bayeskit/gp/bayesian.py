@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from functools import partial
 from typing import NamedTuple
 
-import arviz as az
 import blackjax
 import jax
 import jax.numpy as jnp
@@ -460,6 +459,8 @@ class HyperparameterDraws(NamedTuple):
             raise ValueError("noise must be finite and >= 0")
         posterior = {n: np.asarray(v)[None] for n, v in zip(names, batched)}
         posterior["noise"] = np.asarray(noise)[None]
+        import arviz as az  # lazily: it imports its plotting stack (matplotlib)
+
         idata = az.from_dict({"posterior": posterior})
         return cls(idata, jax.tree_util.tree_unflatten(treedef, batched), noise)
 
@@ -580,6 +581,8 @@ def _to_draws(post: HyperPosterior, positions, stats, num_warmup) -> Hyperparame
         posterior[name] = values.reshape((C, D) + post.shapes[name])
         i += size
     sample_stats = {k: np.asarray(v) for k, v in stats.items()}
+    import arviz as az  # lazily: it imports its plotting stack (matplotlib)
+
     idata = az.from_dict(
         {"posterior": posterior, "sample_stats": sample_stats, "observed_data": {"y": np.asarray(post.y)}},
         attrs={"/": {"inference_library": "blackjax", "sampler": "nuts (window adaptation)",
