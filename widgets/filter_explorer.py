@@ -66,7 +66,7 @@ from bayeskit.filters import LinearGaussianSSM, NonlinearGaussianSSM
 from bayeskit.filters import kalman as _kalman
 from bayeskit.filters import nonlinear as _nonlinear
 
-from .gp_explorer import _single_threaded_blas
+from ._base import BatchedRefresh, f32_bytes, single_threaded_blas
 
 __all__ = [
     "FilterExplorer",
@@ -429,8 +429,6 @@ def _rmse(truth: np.ndarray, estimate: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 # Draw: an anywidget canvas
 # ---------------------------------------------------------------------------------------------
-def _f32(a) -> bytes:
-    return np.ascontiguousarray(a, dtype=np.float32).tobytes()
 
 
 class FilterCanvas(anywidget.AnyWidget):
@@ -474,7 +472,7 @@ def _range(*arrays, pad: float = 0.06, minimum: float = 1.0):
 # ---------------------------------------------------------------------------------------------
 # The explorer
 # ---------------------------------------------------------------------------------------------
-class FilterExplorer:
+class FilterExplorer(BatchedRefresh):
     """Filters on simulated data: tracking (KF / EKF / UKF / PF, filter or smoother) and neural
     decoding (DKF vs a Kalman filter) with one canvas drawn in the browser.
 
@@ -657,21 +655,6 @@ class FilterExplorer:
         return v
 
     # -- events ----------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _batch(self):
-        self._batch_depth += 1
-        try:
-            yield
-        finally:
-            self._batch_depth -= 1
-            if self._batch_depth == 0 and self._dirty:
-                self._refresh()
-
-    def _on_control(self, change):
-        if self._batch_depth:
-            self._dirty = True
-        else:
-            self._refresh()
 
     def _on_resample_clicked(self, button):
         try:
@@ -704,7 +687,7 @@ class FilterExplorer:
                 # threadpoolctl's limit is process-wide: only the main thread sets (and restores) it,
                 # so two threads cannot restore each other's settings out of order
                 main = threading.current_thread() is threading.main_thread()
-                with _single_threaded_blas() if main else contextlib.nullcontext():
+                with single_threaded_blas() if main else contextlib.nullcontext():
                     self._decoding_cache[key] = _decode(velocity, counts, n_neurons)
             return self._decoding_cache[key]
 
@@ -725,7 +708,7 @@ class FilterExplorer:
     def _push(self, spec: dict, arrays: dict[str, np.ndarray]):
         with self.canvas.hold_sync():
             self.canvas.spec = spec
-            self.canvas.arrays = {name: _f32(a) for name, a in arrays.items()}
+            self.canvas.arrays = {name: f32_bytes(a) for name, a in arrays.items()}
             self.canvas.seq = self.canvas.seq + 1
 
     def _draw_tracking(self):
@@ -734,7 +717,7 @@ class FilterExplorer:
         smooth = method == "KF" and estimate == "smoother"
         c["estimate"].disabled = method != "KF"
         data = self._tracking_data()
-        with _single_threaded_blas():
+        with single_threaded_blas():
             means, covs = _tracking_estimate(method, smooth, c["process_noise"].value, c["observation_noise"].value,
                                              c["nonlinearity"].value, data.observations, c["seed"].value)
         truth = data.states

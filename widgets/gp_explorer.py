@@ -24,7 +24,6 @@ Design (see ``DESIGN.md``, "Widgets"):
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -55,10 +54,7 @@ from bayeskit.kernels import (
 )
 from bayeskit.linalg import DEFAULT_JITTER_LADDER
 
-try:  # a dependency of scikit-learn; optional here
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - without it BLAS keeps its default threads
-    ThreadpoolController = None
+from ._base import BatchedRefresh, f32_bytes, single_threaded_blas
 
 __all__ = [
     "GPExplorer",
@@ -265,26 +261,8 @@ def _kernel_name(value) -> str:
     raise ValueError(f"kernel must be one of {KERNEL_NAMES}; got {value!r}")
 
 
-_BLAS_CONTROLLER = None
 
 
-def _single_threaded_blas():
-    """Context in which OpenBLAS (JAX's CPU LAPACK, through SciPy) runs on one thread.
-
-    Why: OpenBLAS's worker threads busy-wait; on a small, shared CPU (2 cores, other processes
-    running) the 400 x 400 sampling Cholesky then stalls for up to 1.5 s instead of taking 2-3 ms.
-    The matrices here are too small for threads to pay off anyway.
-    """
-    global _BLAS_CONTROLLER
-    if ThreadpoolController is None:
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-def _f32(a) -> bytes:
-    return np.ascontiguousarray(a, dtype=np.float32).tobytes()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +318,7 @@ def _default_presets() -> tuple[np.ndarray, np.ndarray]:
     return x, np.sin(x) + 0.3 * np.cos(2.1 * x) + eps
 
 
-class GPExplorer:
+class GPExplorer(BatchedRefresh):
     """Interactive GP regression in one dimension: controls, a live plot, and the LML.
 
     ``GPExplorer()`` shows eight preset points with an RBF kernel. Controls:
@@ -399,7 +377,7 @@ class GPExplorer:
         self.handler_times: list[float] = []  # seconds per update (compute + push), newest last
 
         self.canvas = GPCanvas()
-        self.canvas.x_grid = _f32(self._x_grid)
+        self.canvas.x_grid = f32_bytes(self._x_grid)
         self.canvas.on_msg(self._on_canvas_message)
         self.controls: dict[str, w.Widget] = {}
         self.controls["kernel"] = w.Dropdown(options=KERNEL_NAMES, value=values["kernel"],
@@ -514,7 +492,7 @@ class GPExplorer:
         before = self._lml
         lo, hi = 10.0 ** np.array(_HYPER_RANGE)
         nlo, nhi = 10.0 ** np.array(_NOISE_RANGE)
-        with warnings.catch_warnings(record=True) as caught, _single_threaded_blas():
+        with warnings.catch_warnings(record=True) as caught, single_threaded_blas():
             warnings.simplefilter("always")
             result = fit_ml2(self.kernel(), X, y, self.controls["noise"].value,
                              bounds=(lo, hi), noise_bounds=(nlo, nhi))
@@ -572,22 +550,6 @@ class GPExplorer:
             raise ValueError(f"{name} must lie in the slider's range [{lo:g}, {hi:g}]; got {v:g}")
         return v
 
-    @contextlib.contextmanager
-    def _batch(self):
-        """Group control changes into one update (set(), fit)."""
-        self._batch_depth += 1
-        try:
-            yield
-        finally:
-            self._batch_depth -= 1
-            if self._batch_depth == 0 and self._dirty:
-                self._refresh()
-
-    def _on_control(self, change):
-        if self._batch_depth:
-            self._dirty = True
-        else:
-            self._refresh()
 
     def _on_canvas_message(self, widget, content, buffers):
         if isinstance(content, dict) and content.get("type") == "add_point":
@@ -630,7 +592,7 @@ class GPExplorer:
     def _compute(self, X, y, draw_samples: bool):
         """Run the jitted posterior, retrying with jitter where a Cholesky failed (NaN)."""
         args = self._arguments(X, y, draw_samples)
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return self._compute_with_jitter(args, draw_samples)
 
     @staticmethod
@@ -669,14 +631,14 @@ class GPExplorer:
         lml_text = "no data: log p(y | X) = 0" if X.size == 0 else f"log p(y | X, theta) = {lml:.3f}"
         with self.canvas.hold_sync():
             c = self.canvas
-            c.mean = _f32(mean)
-            c.lower_f, c.upper_f = _f32(mean - 2 * sd), _f32(mean + 2 * sd)
-            c.lower_y, c.upper_y = _f32(mean - 2 * sd_y), _f32(mean + 2 * sd_y)
-            c.samples = _f32(samples.T) if draw_samples else b""
+            c.mean = f32_bytes(mean)
+            c.lower_f, c.upper_f = f32_bytes(mean - 2 * sd), f32_bytes(mean + 2 * sd)
+            c.lower_y, c.upper_y = f32_bytes(mean - 2 * sd_y), f32_bytes(mean + 2 * sd_y)
+            c.samples = f32_bytes(samples.T) if draw_samples else b""
             c.n_samples = N_SAMPLES if draw_samples else 0
-            c.x_presets = _f32(self._x_presets) if presets_on else b""
-            c.y_presets = _f32(self._y_presets) if presets_on else b""
-            c.x_added, c.y_added = _f32(self._x_added), _f32(self._y_added)
+            c.x_presets = f32_bytes(self._x_presets) if presets_on else b""
+            c.y_presets = f32_bytes(self._y_presets) if presets_on else b""
+            c.x_added, c.y_added = f32_bytes(self._x_added), f32_bytes(self._y_added)
             c.y_range = [-y_lim, y_lim]
             c.caption = f"{name} kernel, n = {X.size}: {lml_text}"
             c.seq = c.seq + 1
