@@ -107,9 +107,15 @@ _scaled_sqdist.defjvp(_scaled_sqdist_jvp, symbolic_zeros=True)
 
 
 def _safe_sqrt(x):
-    """sqrt with a zero (not NaN) gradient at 0, so coincident inputs are differentiable."""
-    positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+    """sqrt with a zero (not NaN) gradient at 0, so coincident inputs are differentiable.
+
+    sqrt(max(x, tiny)): below ``tiny`` the gradient flows to the constant, and sqrt(tiny) ~ 1e-154
+    leaves every Matern value at distance 0 exactly 1 in float64. (The textbook double-``where``
+    form, where(x > 0, sqrt(where(x > 0, x, 1)), 0), is miscompiled by XLA on the CPU when a
+    triangular solve of the same matrix shares the program: posterior means came out wrong for
+    ARD kernels with far-away points; see tests/gp/test_exact.py.)
+    """
+    return jnp.sqrt(jnp.maximum(x, jnp.finfo(x.dtype).tiny))
 
 
 class Kernel:

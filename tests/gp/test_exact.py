@@ -268,3 +268,23 @@ def test_optimizer_options_reach_lbfgs():
     tight = fit_ml2(bk.RBF(), X, y, 0.1, optimizer_options={"ftol": 1e-14, "gtol": 1e-10})
     assert loose.n_evaluations < tight.n_evaluations
     assert tight.log_marginal_likelihood >= loose.log_marginal_likelihood
+
+
+def test_prediction_with_ard_kernel_and_far_points_in_one_program():
+    """Regression: with the double-where sqrt, XLA (CPU) returned wrong means when the kernel
+    matrix fed both the mean and a triangular solve, for an ARD Matern kernel and far rows."""
+    from bayeskit.gp.exact import Posterior, _predict
+
+    X = np.array([[0.286], [0.905], [0.526], [0.158]] + [[1e4]] * 12)
+    kernel = bk.Matern52(np.array([0.23]), 0.32)
+    K = np.asarray(kernel(X[:4])) + 1e-6 * np.eye(4)
+    y = np.array([0.3, -0.8, 0.1, -0.9])
+    L = np.eye(16)
+    L[:4, :4] = np.linalg.cholesky(K)
+    alpha = np.zeros(16)
+    alpha[:4] = np.linalg.solve(K, y)
+    post = Posterior(kernel, jnp.asarray(X), jnp.asarray(L), jnp.asarray(alpha), jnp.asarray(1e-6))
+    Xs = np.vstack([np.linspace(0, 1, 7)[:, None], X[3:4]])
+    mean, _ = _predict(post, jnp.asarray(Xs), False)
+    ref = np.asarray(kernel(X[:4], Xs)).T @ alpha[:4]
+    np.testing.assert_allclose(mean, ref, rtol=1e-10, atol=1e-12)
