@@ -1,0 +1,71 @@
+"""Bayesian optimisation (minimisation) with GP surrogates.
+
+* :mod:`bayeskit.bo.acquisitions`: EI, log-EI, PI, log-PI, LCB, max-value entropy search,
+  knowledge gradient (discrete), Monte-Carlo noisy EI and batch q-EI, as pure JAX functions.
+* :mod:`bayeskit.bo.sampling`: Thompson sampling (exact on candidates; random-Fourier-feature
+  sample paths), samples of the minimum value (exact or Gumbel).
+* :mod:`bayeskit.bo.optimize`: Sobol candidates + multi-start L-BFGS-B with JAX gradients.
+* :mod:`bayeskit.bo.loop`: :class:`BayesianOptimizer` (ask/tell) and :func:`minimize`.
+* :mod:`bayeskit.bo.test_functions` (also ``bayeskit.bo.benchmarks``): Forrester, Branin,
+  Hartmann-3/6, Ackley, Levy, Rosenbrock with bounds, optimum and optimisers.
+"""
+
+from . import test_functions
+from . import test_functions as benchmarks
+from .acquisitions import (
+    expected_improvement,
+    expected_max_of_affine,
+    knowledge_gradient,
+    log_expected_improvement,
+    log_h,
+    log_probability_of_improvement,
+    lower_confidence_bound,
+    max_value_entropy_search,
+    noisy_expected_improvement,
+    posterior_mean_cov,
+    probability_of_improvement,
+    q_expected_improvement,
+)
+from .loop import ACQUISITIONS, BayesianOptimizer, minimize, validate_bounds
+from .optimize import maximize_acquisition, sobol_points
+from .sampling import (
+    PosteriorSamplePath,
+    RandomFourierFeatures,
+    gumbel_min_values,
+    joint_posterior_samples,
+    pathwise_posterior_sample,
+    random_fourier_features,
+    sampled_min_values,
+    thompson_sample_candidates,
+)
+
+__all__ = [
+    "expected_improvement",
+    "log_expected_improvement",
+    "log_h",
+    "probability_of_improvement",
+    "log_probability_of_improvement",
+    "lower_confidence_bound",
+    "max_value_entropy_search",
+    "knowledge_gradient",
+    "expected_max_of_affine",
+    "noisy_expected_improvement",
+    "q_expected_improvement",
+    "posterior_mean_cov",
+    "thompson_sample_candidates",
+    "joint_posterior_samples",
+    "sampled_min_values",
+    "gumbel_min_values",
+    "random_fourier_features",
+    "RandomFourierFeatures",
+    "pathwise_posterior_sample",
+    "PosteriorSamplePath",
+    "sobol_points",
+    "maximize_acquisition",
+    "BayesianOptimizer",
+    "minimize",
+    "validate_bounds",
+    "ACQUISITIONS",
+    "test_functions",
+    "benchmarks",
+]
