@@ -18,7 +18,7 @@ standardised units), and jitter escalation covers the rest.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +30,8 @@ from ..gp.exact import Posterior
 from ..kernels import Matern52
 from . import acquisitions as acq
 from .optimize import bucket_size, maximize_acquisition, sobol_points
-from .surrogate import FAR, condition_padded, fit_padded_gp
 from .sampling import as_key, joint_posterior_samples, pathwise_posterior_sample
+from .surrogate import FAR, condition_padded, fit_padded_gp
 
 __all__ = ["BayesianOptimizer", "minimize", "validate_bounds", "pad_posterior", "ACQUISITIONS"]
 

@@ -14,7 +14,7 @@ Every function takes an explicit ``jax.random`` key (or int seed).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
