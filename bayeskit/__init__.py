@@ -5,7 +5,7 @@ Importing bayeskit enables float64 in JAX (see :mod:`bayeskit._config`). Subpack
 explorers live in ``bayeskit.widgets`` (imported separately: the maths never imports UI code).
 """
 
-from . import _config
+from . import _config  # noqa: F401  (float64 and the compilation cache, at import)
 from ._config import fast_mode
 from .doctor import doctor
 
