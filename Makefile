@@ -33,8 +33,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Jupyter refuses to run as root unless told; containers and fresh machines often are root.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_index.ipynb
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00_index.ipynb
 
 doctor: $(STAMP)
 	$(BIN)/bayeskit doctor
