@@ -361,6 +361,26 @@ def fit_ml2(
     return ML2Result(k, float(nz), -float(best.fun), counters["evals"], counters["jitter"])
 
 
+def finish_prediction(mean, var, y_mean, y_std, noise, *, return_std, return_cov, include_noise,
+                      multi=False):
+    """What a regressor's ``predict`` returns, from the posterior of f on the normalised scale.
+
+    mean (m,) or (m, k); var (m,) or cov (m, m) (``return_cov``). Undoes ``normalize_y``, adds
+    the noise variance with ``include_noise`` (a new y rather than f), and returns the mean
+    alone, (mean, std) or (mean, cov); for k outputs std is (m, k) and cov (m, m, k).
+    """
+    mean = np.asarray(mean) * y_std + y_mean
+    if not (return_std or return_cov):
+        return mean
+    var = np.asarray(var)
+    if include_noise:
+        var = var + (noise * np.eye(var.shape[0]) if return_cov else noise)
+    if return_cov:
+        return mean, (var[..., None] * y_std**2 if multi else var * y_std**2)
+    std = np.sqrt(np.maximum(var, 0.0))
+    return mean, (std[:, None] * y_std if multi else std * y_std)
+
+
 # ---------------------------------------------------------------------------------------------
 # scikit-learn-style estimator
 # ---------------------------------------------------------------------------------------------
@@ -467,18 +487,10 @@ class GPRegressor:
         if return_std and return_cov:
             raise ValueError("return_std and return_cov cannot both be True")
         mean, var = predict(self.posterior_, X, full_cov=return_cov)
-        mean = np.asarray(mean) * self._y_std + self._y_mean
-        if not (return_std or return_cov):
-            return mean
-        var = np.asarray(var)
-        if include_noise:
-            var = var + (self.noise_ * np.eye(var.shape[0]) if return_cov else self.noise_)
-        multi = self.y_train_.ndim == 2
-        scale2 = self._y_std**2
-        if return_cov:
-            return mean, (var[..., None] * scale2 if multi else var * scale2)
-        std = np.sqrt(np.maximum(var, 0.0))
-        return mean, (std[:, None] * self._y_std if multi else std * self._y_std)
+        return finish_prediction(
+            mean, var, self._y_mean, self._y_std, self.noise_, return_std=return_std,
+            return_cov=return_cov, include_noise=include_noise, multi=self.y_train_.ndim == 2,
+        )
 
     def sample_y(self, X, n_samples: int = 1, key=None) -> np.ndarray:
         """Draws of f at X (m, d) from the posterior: (m, n_samples), or (m, k, n_samples).

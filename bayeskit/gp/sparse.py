@@ -47,7 +47,7 @@ from .. import _config  # noqa: F401  (float64)
 from .._validation import as_inputs, as_targets, positive_scalar
 from ..kernels import RBF, Kernel
 from ..linalg import SAMPLING_JITTER_LADDER, JitterWarning, escalate
-from .exact import _check_kernel_dims
+from .exact import _check_kernel_dims, finish_prediction
 
 __all__ = [
     "SparseGPRegressor",
@@ -471,12 +471,5 @@ class SparseGPRegressor:
         if return_std and return_cov:
             raise ValueError("return_std and return_cov cannot both be True")
         mean, var = sparse_predict(self.posterior_, X, full_cov=return_cov)
-        mean = np.asarray(mean) * self._y_std + self._y_mean
-        if not (return_std or return_cov):
-            return mean
-        var = np.asarray(var)
-        if include_noise:
-            var = var + (self.noise_ * np.eye(var.shape[0]) if return_cov else self.noise_)
-        if return_cov:
-            return mean, var * self._y_std**2
-        return mean, np.sqrt(np.maximum(var, 0.0)) * self._y_std
+        return finish_prediction(mean, var, self._y_mean, self._y_std, self.noise_, return_std=return_std,
+                                 return_cov=return_cov, include_noise=include_noise)
