@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 
@@ -49,3 +50,17 @@ def positive_scalar(value, name: str, *, allow_zero: bool = False) -> float:
         expect = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {expect}; got {v}")
     return v
+
+
+def as_prng_key(key) -> jax.Array:
+    """A ``jax.random`` key from a key or an int seed; ``None`` or anything else is an error.
+
+    bayeskit never draws from hidden global state: every random function takes an explicit key.
+    """
+    if key is None:
+        raise ValueError("key is required: pass a jax.random.key(seed) (or an int seed)")
+    if isinstance(key, (int, np.integer)):
+        return jax.random.key(int(key))
+    if not isinstance(key, jax.Array):
+        raise TypeError(f"key must be a jax.random.key or an int seed; got {type(key).__name__}")
+    return key

@@ -26,11 +26,12 @@ import numpy as np
 import scipy.optimize
 
 from .. import _config  # noqa: F401  (float64)
+from .._validation import as_prng_key
 from ..gp.exact import Posterior
 from ..kernels import Matern52
 from . import acquisitions as acq
 from .optimize import bucket_size, maximize_acquisition, sobol_points
-from .sampling import as_key, joint_posterior_samples, pathwise_posterior_sample
+from .sampling import joint_posterior_samples, pathwise_posterior_sample
 from .surrogate import FAR, condition_padded, fit_padded_gp
 
 __all__ = ["BayesianOptimizer", "minimize", "validate_bounds", "pad_posterior", "ACQUISITIONS"]
@@ -315,7 +316,7 @@ class BayesianOptimizer:
     def _qei(self, start, best, step):
         q, d = start.shape
         n_s = int(self.acquisition_kwargs.get("n_samples", 128))
-        base = jax.random.normal(as_key(step), (n_s, q))
+        base = jax.random.normal(as_prng_key(step), (n_s, q))
         post = self.posterior_
         x, _ = maximize_acquisition(
             _u_qei, q * d, args=(post, best, base), seed=step, n_candidates=256, n_starts=2,
@@ -357,7 +358,7 @@ class BayesianOptimizer:
             # bucket size leaves the minimum unchanged and keeps the shapes fixed
             size = bucket_size(n)
             observed = np.vstack([data, np.repeat(data[:1], size - n, axis=0)])
-            base = jax.random.normal(as_key(step), (n_s, size + 1))
+            base = jax.random.normal(as_prng_key(step), (n_s, size + 1))
             x, _ = maximize_acquisition(_u_noisy_ei, self.dim, args=(padded, jnp.asarray(observed), base), seed=step,
                                         n_candidates=min(n_c, 256), n_starts=3)
             return x

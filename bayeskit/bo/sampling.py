@@ -22,12 +22,12 @@ import numpy as np
 import scipy.special
 
 from .. import _config  # noqa: F401  (float64)
+from .._validation import as_prng_key
 from ..gp.exact import Posterior, mvn_samples
 from ..kernels import RBF, Kernel, Matern12, Matern32, Matern52
 from .acquisitions import posterior_mean_cov
 
 __all__ = [
-    "as_key",
     "joint_posterior_samples",
     "thompson_sample_candidates",
     "sampled_min_values",
@@ -39,22 +39,13 @@ __all__ = [
 ]
 
 
-def as_key(key):
-    """A ``jax.random`` key from a key or an int seed (anything else is an error)."""
-    if key is None:
-        raise ValueError("key is required: pass a jax.random.key(seed) or an int seed")
-    if isinstance(key, (int, np.integer)):
-        return jax.random.key(int(key))
-    return key
-
-
 def joint_posterior_samples(post: Posterior, candidates, key, n_samples: int = 1) -> np.ndarray:
     """Joint draws of f at candidates (m, d) from the GP posterior: (n_samples, m).
 
     Uses a jittered Cholesky of the (m, m) posterior covariance (warns if the jitter is large).
     """
     mean, cov = posterior_mean_cov(post, jnp.asarray(candidates))
-    draws = mvn_samples(as_key(key), mean, cov, int(n_samples), what="posterior covariance on the candidates")
+    draws = mvn_samples(as_prng_key(key), mean, cov, int(n_samples), what="posterior covariance on the candidates")
     return np.asarray(draws).T
 
 
@@ -104,7 +95,7 @@ def gumbel_min_values(mean, std, key, n_samples: int = 16) -> np.ndarray:
     # -f* ~ Gumbel(loc, scale): its quantiles are loc - scale log(-log p); match the quartiles
     scale = max((q3 - q1) / (math.log(math.log(4.0)) - math.log(math.log(4.0 / 3.0))), 1e-12)
     loc = -q2 + scale * math.log(math.log(2.0))
-    u = np.asarray(jax.random.uniform(as_key(key), (int(n_samples),), minval=1e-12, maxval=1 - 1e-12))
+    u = np.asarray(jax.random.uniform(as_prng_key(key), (int(n_samples),), minval=1e-12, maxval=1 - 1e-12))
     return -(loc - scale * np.log(-np.log(u)))
 
 
@@ -142,7 +133,7 @@ def random_fourier_features(kernel: Kernel, dim: int, n_features: int, key) -> R
             "random_fourier_features needs an RBF or Matern12/32/52 kernel; got "
             f"{type(kernel).__name__}"
         )
-    k_g, k_u, k_b = jax.random.split(as_key(key), 3)
+    k_g, k_u, k_b = jax.random.split(as_prng_key(key), 3)
     g = jax.random.normal(k_g, (dim, n_features))
     lengthscale = jnp.broadcast_to(jnp.asarray(kernel.lengthscale, dtype=jnp.float64), (dim,))
     omega = g / lengthscale[:, None]
@@ -179,7 +170,7 @@ def pathwise_posterior_sample(post: Posterior, key, n_features: int = 1024) -> P
     only the prior part is approximate. Differentiable in X; a pytree, so it can be passed to
     jitted code.
     """
-    k_f, k_w, k_e = jax.random.split(as_key(key), 3)
+    k_f, k_w, k_e = jax.random.split(as_prng_key(key), 3)
     X = post.X
     features = random_fourier_features(post.kernel, X.shape[1], n_features, k_f)
     w = jax.random.normal(k_w, (n_features,))

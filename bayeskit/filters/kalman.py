@@ -36,6 +36,7 @@ import numpy as np
 import scipy.optimize
 
 from .. import _config  # noqa: F401  (float64)
+from .._validation import as_prng_key
 
 __all__ = [
     "LinearGaussianSSM", "FilterResult", "SmootherResult", "MLEResult", "kalman_filter", "rts_smoother",
@@ -271,9 +272,9 @@ def fit_mle(build, theta0, ys, *, burn_in: int = 0, bounds=None) -> MLEResult:
 # Sampling and EM
 # ---------------------------------------------------------------------------------------------
 def sample(model: LinearGaussianSSM, key, T: int):
-    """Draw states (T, d) and observations (T, m) from the model, with an explicit PRNG key."""
-    if key is None:
-        raise ValueError("key is required: pass jax.random.key(seed)")
+    """Draw states (T, d) and observations (T, m) from the model, with an explicit PRNG key
+    (a ``jax.random`` key or an int seed)."""
+    key = as_prng_key(key)
     if int(T) < 1:
         raise ValueError(f"T must be >= 1; got {T}")
     model, _ = validate(model, np.zeros((1, np.atleast_2d(np.asarray(model.H)).shape[0])))

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validation import as_prng_key
 from .kalman import FilterResult, _symmetrize
 
 __all__ = [
@@ -228,12 +229,11 @@ def _pf(f, h, Q, R, m0, P0, ys, key, n_particles):
 def bootstrap_particle_filter(model: NonlinearGaussianSSM, ys, *, key, n_particles: int = 1000) -> ParticleFilterResult:
     """Bootstrap particle filter with systematic resampling at every step.
 
-    ``key`` is a ``jax.random`` key (required, for reproducibility). Returns weighted means
+    ``key`` is a ``jax.random`` key or an int seed (required, for reproducibility). Returns weighted means
     (T, d), covariances (T, d, d), the log-likelihood estimate and the effective sample sizes.
     """
     if int(n_particles) < 2:
         raise ValueError(f"n_particles must be >= 2; got {n_particles}")
-    if key is None:
-        raise ValueError("key is required: pass jax.random.key(seed)")
+    key = as_prng_key(key)
     model, ys = _validate(model, ys)
     return _pf(*model, ys, key, int(n_particles))

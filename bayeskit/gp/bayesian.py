@@ -43,7 +43,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from .. import _config  # noqa: F401  (float64)
-from .._validation import as_inputs, as_targets, positive_scalar
+from .._validation import as_inputs, as_prng_key, as_targets, positive_scalar
 from ..kernels import Kernel
 from ..linalg import DEFAULT_JITTER_LADDER, JitterWarning
 from .exact import _check_kernel_dims, _train_cov, gaussian_log_likelihood_from_cov
@@ -465,16 +465,6 @@ class HyperparameterDraws(NamedTuple):
         return cls(idata, jax.tree_util.tree_unflatten(treedef, batched), noise)
 
 
-def _as_key(key):
-    if key is None:
-        raise ValueError("key is required: pass a jax.random.key(seed) (or an int seed)")
-    if isinstance(key, (int, np.integer)):
-        return jax.random.key(int(key))
-    if not isinstance(key, jax.Array):
-        raise TypeError(f"key must be a jax.random.key or an int seed; got {type(key).__name__}")
-    return key
-
-
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
@@ -510,7 +500,7 @@ def sample_hyperparameters(
     transitions diverged (the posterior has regions the step size cannot follow; look at
     ``idata.sample_stats.diverging``).
     """
-    key = _as_key(key)
+    key = as_prng_key(key)
     num_warmup = _positive_int(num_warmup, "num_warmup")
     num_samples = _positive_int(num_samples, "num_samples")
     num_chains = _positive_int(num_chains, "num_chains")

@@ -33,7 +33,7 @@ import scipy.linalg
 import scipy.optimize
 
 from .. import _config  # noqa: F401  (float64)
-from .._validation import as_inputs, as_targets, positive_scalar
+from .._validation import as_inputs, as_prng_key, as_targets, positive_scalar
 from ..kernels import RBF, Kernel
 from ..linalg import DEFAULT_JITTER_LADDER, SAMPLING_JITTER_LADDER, JitterWarning, escalate
 
@@ -511,21 +511,13 @@ class GPRegressor:
         ))
 
 
-def _as_key(key):
-    if key is None:
-        raise ValueError("key is required: pass a jax.random.key(seed) (or an int seed)")
-    if isinstance(key, (int, np.integer)):
-        return jax.random.key(int(key))
-    return key
-
-
 def mvn_samples(key, mean, cov, n_samples: int, what: str = "posterior covariance"):
     """Draws (m, n_samples) from N(mean (m,), cov (m, m)) through a jittered Cholesky factor."""
     # Posterior covariances are often singular to round-off near the data, so a tiny relative
     # jitter is expected there and only jitter beyond 1e-8 x mean(diagonal) is warned about.
     L = escalate(lambda j: _jittered_cholesky(cov, j), ladder=SAMPLING_JITTER_LADDER, what=what,
                  quiet_up_to=1e-8)
-    z = jax.random.normal(_as_key(key), (mean.shape[0], n_samples), dtype=mean.dtype)
+    z = jax.random.normal(as_prng_key(key), (mean.shape[0], n_samples), dtype=mean.dtype)
     return mean[:, None] + L @ z
 
 
@@ -538,7 +530,7 @@ def _jittered_cholesky(cov, jitter):
 def sample_posterior(model: GPRegressor, X, n_samples: int, key) -> np.ndarray:
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be >= 1; got {n_samples}")
-    key = _as_key(key)
+    key = as_prng_key(key)
     mean, cov = predict(model.posterior_, X, full_cov=True)
     mean = jnp.asarray(mean)
     if mean.ndim == 1:
