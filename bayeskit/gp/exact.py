@@ -361,6 +361,17 @@ def fit_ml2(
     return ML2Result(k, float(nz), -float(best.fun), counters["evals"], counters["jitter"])
 
 
+def target_scaling(y, normalize: bool):
+    """Mean and standard deviation (shape y.shape[1:]) that ``normalize_y`` divides out.
+
+    Zeros and ones when ``normalize`` is off; a constant target keeps a scale of 1.
+    """
+    if not normalize:
+        return np.zeros(y.shape[1:]), np.ones(y.shape[1:])
+    std = y.std(axis=0)
+    return y.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
 def finish_prediction(mean, var, y_mean, y_std, noise, *, return_std, return_cov, include_noise,
                       multi=False):
     """What a regressor's ``predict`` returns, from the posterior of f on the normalised scale.
@@ -445,13 +456,7 @@ class GPRegressor:
         """Fit to X (n, d) or (n,), y (n,) or (n, k); returns self."""
         X, y = _prepare(self.kernel, X, y, self.noise)
         positive_scalar(self.noise, "noise", allow_zero=not self.optimize or self.noise_fixed)
-        if self.normalize_y:
-            self._y_mean = y.mean(axis=0)
-            self._y_std = y.std(axis=0)
-            self._y_std = np.where(self._y_std > 0, self._y_std, 1.0)
-        else:
-            self._y_mean = np.zeros(y.shape[1:])
-            self._y_std = np.ones(y.shape[1:])
+        self._y_mean, self._y_std = target_scaling(y, self.normalize_y)
         y_fit = (y - self._y_mean) / self._y_std
         if self.optimize:
             res = fit_ml2(

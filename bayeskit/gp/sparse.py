@@ -47,7 +47,7 @@ from .. import _config  # noqa: F401  (float64)
 from .._validation import as_inputs, as_targets, positive_scalar
 from ..kernels import RBF, Kernel
 from ..linalg import SAMPLING_JITTER_LADDER, JitterWarning, escalate
-from .exact import _check_kernel_dims, finish_prediction
+from .exact import _check_kernel_dims, finish_prediction, target_scaling
 
 __all__ = [
     "SparseGPRegressor",
@@ -440,10 +440,7 @@ class SparseGPRegressor:
             if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
                 raise ValueError(f"n_inducing must be a positive integer; got {m!r}")
             Z = select_inducing(X, min(int(m), X.shape[0]), method=self.inducing_init, seed=self.seed)
-        if self.normalize_y:
-            self._y_mean, self._y_std = float(y.mean()), float(y.std()) or 1.0
-        else:
-            self._y_mean, self._y_std = 0.0, 1.0
+        self._y_mean, self._y_std = target_scaling(y, self.normalize_y)
         y_fit = (y - self._y_mean) / self._y_std
         if self.optimize:
             res = fit_sparse(
