@@ -1,12 +1,20 @@
-"""Pieces every explorer shares: batched refreshes, float32 transport, single-threaded BLAS."""
+"""Pieces every explorer shares: batched refreshes, float32 transport, single-threaded BLAS,
+and the canvas JavaScript common to all explorers."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+
+def canvas_module(name: str) -> str:
+    """A canvas's ES module: ``canvas_common.js`` (shared helpers) followed by ``name``."""
+    here = Path(__file__).parent
+    return (here / "canvas_common.js").read_text() + "\n" + (here / name).read_text()
 
 
 def f32_bytes(a) -> bytes:

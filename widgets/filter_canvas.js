@@ -2,8 +2,8 @@
 //
 // Python sends a JSON `spec` (panels, each a list of layers that name arrays) and a dict of
 // float32 arrays as binary buffers (`arrays`, DataViews here) inside one hold_sync(), bumping
-// `seq` last. We repaint once per animation frame and then echo `painted = seq`, so the kernel
-// (tests, benchmarks) can tell the picture has caught up with the state.
+// `seq` last. floats(), ticks() and attachPainter() (repaint per frame, echo `painted = seq`)
+// come from canvas_common.js, which widgets/_base.py prepends to this module.
 //
 // Layer kinds: "line" (x, y; NaN breaks the line), "band" (x, lower, upper), "points"
 // (x, y; marker "dot" | "ring" | "cross"; NaN skipped), "ticks" (x: short vertical marks along
@@ -15,31 +15,6 @@ const TEXT = "#222222";
 const MARGIN = { left: 56, right: 14, top: 26, bottom: 8 };
 const PANEL_GAP = 40; // room for the x tick labels and axis label of each panel
 const LEGEND_ROW = 17;
-
-/** A Float32Array copy of a bytes value (DataView / ArrayBuffer / typed array / empty). */
-function floats(value) {
-  if (!value) return new Float32Array(0);
-  if (value instanceof ArrayBuffer) return new Float32Array(value.slice(0));
-  if (ArrayBuffer.isView(value)) {
-    // copy: the view's byteOffset need not be a multiple of 4
-    const start = value.byteOffset;
-    return new Float32Array(value.buffer.slice(start, start + value.byteLength));
-  }
-  return new Float32Array(0);
-}
-
-/** About `count` round tick values covering [lo, hi]. */
-function ticks(lo, hi, count) {
-  const raw = (hi - lo) / Math.max(count, 1);
-  if (!(raw > 0) || !isFinite(raw)) return [];
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) {
-    out.push(Math.abs(v) < 1e-12 * step ? 0 : v);
-  }
-  return out;
-}
 
 function drawMarker(ctx, marker, x, y, color, size) {
   const r = size || 3.5;
@@ -290,35 +265,7 @@ function render({ model, el }) {
   canvas.className = "bayeskit-filter-canvas";
   el.classList.add("bayeskit-filter");
   el.appendChild(canvas);
-  let pending = 0;
-
-  const redraw = () => {
-    pending = 0;
-    const seq = model.get("seq");
-    paint(model, canvas);
-    // Echo for tests and benchmarks: the page (dataset) and the kernel (painted trait).
-    canvas.dataset.seq = String(seq);
-    canvas.dataset.paintedAt = String(performance.now());
-    if (model.get("painted") !== seq) {
-      model.set("painted", seq);
-      model.save_changes();
-    }
-  };
-  const schedule = () => {
-    if (!pending) pending = requestAnimationFrame(redraw);
-  };
-  // Python bumps `seq` last inside hold_sync(): by then the spec and arrays of the update are set.
-  model.on("change:seq", schedule);
-  model.on("change:width", schedule);
-  model.on("change:height", schedule);
-  redraw();
-
-  return () => {
-    model.off("change:seq", schedule);
-    model.off("change:width", schedule);
-    model.off("change:height", schedule);
-    if (pending) cancelAnimationFrame(pending);
-  };
+  return attachPainter(model, canvas, () => paint(model, canvas));
 }
 
 export default { render };

@@ -66,7 +66,7 @@ from bayeskit.filters import LinearGaussianSSM, NonlinearGaussianSSM
 from bayeskit.filters import kalman as _kalman
 from bayeskit.filters import nonlinear as _nonlinear
 
-from ._base import BatchedRefresh, f32_bytes, single_threaded_blas
+from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
 
 __all__ = [
     "FilterExplorer",
@@ -440,7 +440,7 @@ class FilterCanvas(anywidget.AnyWidget):
     with every update; the front end sets ``painted = seq`` once it has painted that update.
     """
 
-    _esm = Path(__file__).with_name("filter_canvas.js")
+    _esm = canvas_module("filter_canvas.js")
     _css = Path(__file__).with_name("filter_canvas.css")
 
     spec = t.Dict().tag(sync=True)

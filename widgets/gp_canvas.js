@@ -1,8 +1,7 @@
 // Front end of bayeskit.widgets.GPCanvas: paints a GP posterior on a <canvas>.
 //
-// Python sends float32 arrays as binary traits (DataViews here) inside one hold_sync() and
-// bumps `seq` last; we repaint once per animation frame and then echo `painted = seq`, so the
-// kernel (tests, benchmarks) can tell the picture has caught up with the state.
+// floats(), ticks() and attachPainter() (repaint per frame, echo `painted = seq`) come from
+// canvas_common.js, which widgets/_base.py prepends to this module.
 
 const COLORS = {
   bandY: "rgba(31, 119, 180, 0.12)",
@@ -17,30 +16,6 @@ const COLORS = {
 };
 const MARGIN = { left: 52, right: 14, top: 26, bottom: 40 };
 const LEGEND_ROW = 18;
-
-/** A Float32Array copy of a bytes trait (DataView / ArrayBuffer / typed array / empty). */
-function floats(value) {
-  if (!value) return new Float32Array(0);
-  if (value instanceof ArrayBuffer) return new Float32Array(value.slice(0));
-  if (ArrayBuffer.isView(value)) {
-    // copy: the view's byteOffset need not be a multiple of 4
-    const start = value.byteOffset;
-    return new Float32Array(value.buffer.slice(start, start + value.byteLength));
-  }
-  return new Float32Array(0);
-}
-
-/** About `count` round tick values covering [lo, hi]. */
-function ticks(lo, hi, count) {
-  const raw = (hi - lo) / Math.max(count, 1);
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) {
-    out.push(Math.abs(v) < 1e-12 * step ? 0 : v);
-  }
-  return out;
-}
 
 function legendEntries(model, hasSamples, hasPresets, hasAdded) {
   const labels = model.get("labels") || {};
@@ -236,27 +211,8 @@ function render({ model, el }) {
   canvas.title = "click to add an observation";
   el.classList.add("bayeskit-gp");
   el.appendChild(canvas);
-  const frame = { plot: null, pending: 0 };
-
-  const redraw = () => {
-    frame.pending = 0;
-    const seq = model.get("seq");
-    paint(model, canvas, frame);
-    // Echo for tests and benchmarks: the page (dataset) and the kernel (painted trait).
-    canvas.dataset.seq = String(seq);
-    canvas.dataset.paintedAt = String(performance.now());
-    if (model.get("painted") !== seq) {
-      model.set("painted", seq);
-      model.save_changes();
-    }
-  };
-  const schedule = () => {
-    if (!frame.pending) frame.pending = requestAnimationFrame(redraw);
-  };
-  // Python bumps `seq` last inside hold_sync(): by then every array of the update is set.
-  model.on("change:seq", schedule);
-  model.on("change:width", schedule);
-  model.on("change:height", schedule);
+  const frame = { plot: null };
+  const detach = attachPainter(model, canvas, () => paint(model, canvas, frame));
 
   const onClick = (event) => {
     const plot = frame.plot;
@@ -272,14 +228,10 @@ function render({ model, el }) {
     model.send({ type: "add_point", x, y });
   };
   canvas.addEventListener("click", onClick);
-  redraw();
 
   return () => {
     canvas.removeEventListener("click", onClick);
-    model.off("change:seq", schedule);
-    model.off("change:width", schedule);
-    model.off("change:height", schedule);
-    if (frame.pending) cancelAnimationFrame(frame.pending);
+    detach();
   };
 }
 

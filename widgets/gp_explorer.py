@@ -54,7 +54,7 @@ from bayeskit.kernels import (
 )
 from bayeskit.linalg import DEFAULT_JITTER_LADDER
 
-from ._base import BatchedRefresh, f32_bytes, single_threaded_blas
+from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
 
 __all__ = [
     "GPExplorer",
@@ -279,7 +279,7 @@ class GPCanvas(anywidget.AnyWidget):
     has painted that update. Clicking in the plot sends ``{"type": "add_point", "x", "y"}``.
     """
 
-    _esm = Path(__file__).with_name("gp_canvas.js")
+    _esm = canvas_module("gp_canvas.js")
     _css = Path(__file__).with_name("gp_canvas.css")
 
     x_grid = t.Bytes(b"").tag(sync=True)
