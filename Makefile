@@ -14,13 +14,14 @@ ifneq ($(wildcard /usr/lib/*/libopenblas.so),)
 export PYTENSOR_FLAGS ?= blas__ldflags=-lopenblas
 endif
 
-.PHONY: help venv lab test test-fast notebooks browser binder-check bench bench-quick lint doctor clean
+.PHONY: help venv lab test test-fast notebooks browser binder-check bench bench-quick torch-env lint doctor clean
 
 help:
 	@echo "make lab        set up and open the notebook series in JupyterLab"
 	@echo "make test       set up and run the whole test suite (unit, notebooks, browser, binder)"
 	@echo "make test-fast  unit tests only"
 	@echo "make bench      run the benchmarks (results in benchmarks/results/)"
+	@echo "make torch-env  build .venv-torch (Python 3.11, CPU torch, BoTorch, vbll) for the PyTorch comparisons"
 	@echo "make doctor     print versions, devices and float64 status"
 
 $(STAMP): pyproject.toml
@@ -63,5 +64,19 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	set -e; for b in $(BENCHMARKS); do $(PY) $$b --quick; done
 
+# The PyTorch libraries the benchmarks compare against live in their own Python 3.11 environment
+# (the CPU torch wheel is installed first and pinned, so no dependency pulls a CUDA build).
+TORCH_VENV   ?= .venv-torch
+TORCH_PYTHON ?= $(shell ./tools/find-python 3.11)
+$(TORCH_VENV)/.installed: benchmarks/requirements-torch.txt
+	@test -n "$(TORCH_PYTHON)" || { echo "No Python 3.11 found: pass TORCH_PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(TORCH_PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(TORCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-torch.txt
+	touch $@
+
+torch-env: $(TORCH_VENV)/.installed
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache test-artifacts
+	rm -rf $(VENV) $(TORCH_VENV) build dist *.egg-info .pytest_cache test-artifacts
