@@ -34,6 +34,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from runtime_report import stated_runtimes  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "notebooks"
@@ -163,6 +166,10 @@ def test_notebook_is_stored_clean(path: Path):
     # "Runtime: about N s ..." (markdown emphasis around the word is fine)
     assert re.search(r"Runtime\W{0,3}:\W{0,3}about\s+\d", head_md), (
         f"{path.name}: no 'Runtime: about N s' line in the header")
+    stated = stated_runtimes(path)  # what tools/runtime_report.py measures against
+    assert stated["full"] and stated["fast"], (
+        f"{path.name}: the Runtime line must state both modes, as 'about N s on a 2-core CPU (full mode), "
+        f"M s in fast mode'; read {stated}")
     badge = f"[![Binder](https://mybinder.org/badge_logo.svg)]({BINDER_PREFIX}{path.name})"
     assert badge in head_md, f"{path.name}: no Binder badge pointing at this notebook ({badge})"
     assert "bayeskit.doctor()" in head_code, f"{path.name}: no bayeskit.doctor() cell in the header"
@@ -201,6 +208,16 @@ def test_index_links_resolve():
     assert links, "the index links no notebook"
     missing = [link for link in links if not link.startswith("http") and not (NOTEBOOK_DIR / link).exists()]
     assert not missing, f"00_index.ipynb links notebooks that do not exist: {missing}"
+
+
+def test_index_lists_every_notebook_and_the_notation_page():
+    """The index is the map of the whole series: every notebook appears in it, once at least."""
+    nb = nbformat.read(NOTEBOOK_DIR / "00_index.ipynb", as_version=4)
+    text = "\n".join(_source(c) for c in nb.cells if c.cell_type == "markdown")
+    unlisted = [p.name for p in NOTEBOOKS if not _is_index(p) and f"]({p.name})" not in text]
+    assert not unlisted, f"00_index.ipynb does not link {unlisted}"
+    assert "](notation.md)" in text, "00_index.ipynb should link the notation page (notation.md)"
+    assert (NOTEBOOK_DIR / "notation.md").exists()
 
 
 def test_doctor_prints_one_line_with_float64_on():
