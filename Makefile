@@ -14,12 +14,13 @@ ifneq ($(wildcard /usr/lib/*/libopenblas.so),)
 export PYTENSOR_FLAGS ?= blas__ldflags=-lopenblas
 endif
 
-.PHONY: help venv lab test test-fast notebooks browser binder-check bench bench-quick torch-env lint doctor clean
+.PHONY: help venv lab test test-fast notebooks browser binder-check bench bench-quick torch-env site lint doctor clean
 
 help:
 	@echo "make lab        set up and open the notebook series in JupyterLab"
 	@echo "make test       set up and run the whole test suite (unit, notebooks, browser, binder)"
 	@echo "make test-fast  unit tests only"
+	@echo "make site       the static site of the series from the notebooks make test executed"
 	@echo "make bench      run the benchmarks (results in benchmarks/results/)"
 	@echo "make torch-env  build .venv-torch (Python 3.11, CPU torch, BoTorch, vbll) for the PyTorch comparisons"
 	@echo "make doctor     print versions, devices and float64 status"
@@ -47,8 +48,14 @@ doctor: $(STAMP)
 # Two pytest workers already fill two cores: one BLAS thread each, so OpenBLAS threads do not
 # busy-wait against each other (which made small LAPACK calls 1000x slower on a loaded machine).
 TEST_ENV := BAYESKIT_FAST=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+# After the tests, the static site of the executed series (test-artifacts/site) is built from the
+# notebooks they executed: every notebook runs once.
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest -n $(JOBS) --dist loadgroup tests
+	$(PY) tools/build_site.py
+
+site: $(STAMP)
+	$(PY) tools/build_site.py
 
 test-fast: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not notebook and not browser and not binder" tests
