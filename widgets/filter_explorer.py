@@ -65,6 +65,7 @@ from bayeskit import _config  # noqa: F401  (float64 and the persistent compilat
 from bayeskit.filters import LinearGaussianSSM, NonlinearGaussianSSM
 from bayeskit.filters import kalman as _kalman
 from bayeskit.filters import nonlinear as _nonlinear
+from bayeskit.plot import MEAN, PALETTE
 
 from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
 
@@ -124,15 +125,16 @@ CONTROLS = ("view", "method", "estimate", "process_noise", "observation_noise", 
 DEFAULTS = dict(view="tracking", method="KF", estimate="filter", process_noise=1e-2,
                 observation_noise=0.25, missing=0.1, nonlinearity=0.0, seed=0, n_neurons=200)
 
+# Okabe-Ito colours with the meanings bayeskit.plot gives them (colour-blind safe); greys for ink
 COLORS = {
     "truth": "#222222",
-    "obs": "rgba(255, 127, 14, 0.75)",
+    "obs": "rgba(230, 159, 0, 0.75)",  # ACCENT
     "missing": "#9a9a9a",
-    "estimate": "#1f5f9f",
-    "band": "rgba(31, 119, 180, 0.22)",
-    "ellipse": "rgba(31, 95, 159, 0.55)",
-    "dkf": "#1f5f9f",
-    "kf": "#d62728",
+    "estimate": MEAN,
+    "band": "rgba(86, 180, 233, 0.30)",  # BAND
+    "ellipse": "rgba(0, 114, 178, 0.55)",  # MEAN
+    "dkf": MEAN,
+    "kf": PALETTE[4],  # reddish purple
 }
 
 LABELS = {

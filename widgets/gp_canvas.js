@@ -3,13 +3,14 @@
 // floats(), ticks() and attachPainter() (repaint per frame, echo `painted = seq`) come from
 // canvas_common.js, which widgets/_base.py prepends to this module.
 
+// Okabe-Ito colours with the meanings bayeskit.plot gives them (colour-blind safe); greys for ink.
 const COLORS = {
-  bandY: "rgba(31, 119, 180, 0.12)",
-  bandF: "rgba(31, 119, 180, 0.30)",
-  mean: "#1f5f9f",
-  samples: ["#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"],
+  bandY: "rgba(86, 180, 233, 0.18)",
+  bandF: "rgba(86, 180, 233, 0.40)",
+  mean: "#0072B2",
+  samples: ["#009E73", "#D55E00", "#CC79A7", "#E69F00", "#56B4E9"],
   presets: "#222222",
-  added: "#ff7f0e",
+  added: "#E69F00",
   axis: "#444444",
   grid: "rgba(0, 0, 0, 0.07)",
   text: "#222222",

@@ -8,7 +8,9 @@ whose picture does not follow its control. The notebooks run in fast mode (``BAY
 inherited by the server's kernels) from a copy of ``notebooks/`` as the server's root, which is
 also how a learner sees them after ``make lab`` or on Binder.
 
-Screenshots: ``test-artifacts/tour-<family>.png`` (the README's family pictures come from here).
+Screenshots: ``test-artifacts/tour-<family>.png`` (the whole page) and
+``test-artifacts/explorer-<family>.png`` (the explorer alone: the README's family pictures in
+``docs/images/`` are copies of these).
 """
 
 from __future__ import annotations
@@ -97,4 +99,7 @@ def test_learner_tour(lab_page, jupyter_lab):
         after = canvas_snapshot(lab, selector)
         assert after["pixels"] != before["pixels"], f"{stop.notebook}: the explorer did not repaint"
         lab.assert_no_errors()
-        lab.screenshot(f"tour-{stop.family}")
+        page_shot = lab.screenshot(f"tour-{stop.family}")
+        explorer = lab.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+                                    has=lab.page.locator(stop.canvas)).first
+        explorer.screenshot(path=str(page_shot.with_name(f"explorer-{stop.family}.png")))
