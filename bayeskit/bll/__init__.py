@@ -5,11 +5,32 @@
   :class:`VBLLRegression`, :class:`VBLLStudentTRegression`, :class:`VBLLDiscClassification`,
   :class:`VBLLGenClassification`, and :class:`VBLLModel` (features + head).
 * :mod:`bayeskit.bll.train`: :func:`train_vbll` (optax AdamW, mini-batches, tqdm.auto).
+* :mod:`bayeskit.bll.baselines`: the same feature networks with a MAP last layer, last-layer
+  Laplace (:mod:`bayeskit.bll.laplace`, prior precision by the evidence), MC dropout and deep
+  ensembles behind one interface: ``make_baseline(name, task).fit(x, y, key).predict(x)``; and
+  the Kalman-filtered last layer of :mod:`bayeskit.filters.online_classification` on their features.
+* :mod:`bayeskit.bll.metrics`: NLLs, RMSE, accuracy, reliability bins and expected calibration
+  error, out-of-distribution AUROC (NumPy).
+* :mod:`bayeskit.bll.datasets`: 1-D regression with a gap and OOD tails, two moons, spirals,
+  far-away probes, shifted digits.
 
 Networks are float32; the VBLL heads default to float32 too and take ``dtype=jnp.float64``
 for exact comparisons.
 """
 
+from . import laplace, metrics
+from .baselines import (
+    BASELINES,
+    ClassificationPredictive,
+    DeepEnsemble,
+    LastLayerLaplace,
+    MAPLastLayer,
+    MCDropout,
+    RegressionPredictive,
+    kalman_features,
+    kalman_last_layer,
+    make_baseline,
+)
 from .features import MLPFeatures
 from .train import train_vbll
 from .vbll import (
@@ -23,6 +44,18 @@ from .vbll import (
 )
 
 __all__ = [
+    "BASELINES",
+    "ClassificationPredictive",
+    "DeepEnsemble",
+    "LastLayerLaplace",
+    "MAPLastLayer",
+    "MCDropout",
+    "RegressionPredictive",
+    "kalman_features",
+    "kalman_last_layer",
+    "laplace",
+    "make_baseline",
+    "metrics",
     "MLPFeatures",
     "VBLLDiscClassification",
     "VBLLGenClassification",
