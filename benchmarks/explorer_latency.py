@@ -20,7 +20,10 @@ Usage::
 prints ``RESULT {json}`` as its last line and writes ``benchmarks/results/explorer_latency.json``.
 ``measure(quick)`` returns the same dict (``benchmarks/gp.py`` imports it); ``measure_filter(quick)``
 does the same for FilterExplorer (handler time of a slider step per method and view, and the key
-press to painted canvas round trip on its 'missing' slider), under ``"filter_explorer"``.
+press to painted canvas round trip on its 'missing' slider), under ``"filter_explorer"``;
+``measure_bo(quick)`` for BOExplorer (handler time of one BO step, i.e. tell + refit + acquisition
+optimisation + drawing + push, in 1-D and 2-D, the first step reported apart, and the click on
+"Step" to painted canvas round trip; budget 300 ms), under ``"bo_explorer"``.
 """
 
 from __future__ import annotations
@@ -74,12 +77,8 @@ def _slider_values(steps: int) -> list[float]:
 def kernel_side(quick: bool) -> dict:
     import jax
     from bayeskit.widgets import GPExplorer
-    from bayeskit.widgets.gp_explorer import (
-        BUCKETS,
-        KERNEL_NAMES,
-        _single_threaded_blas,
-        posterior_on_grid,
-    )
+    from bayeskit.widgets._base import single_threaded_blas as _single_threaded_blas
+    from bayeskit.widgets.gp_explorer import BUCKETS, KERNEL_NAMES, posterior_on_grid
 
     steps = 20 if quick else 100
     x, y = _data()
@@ -365,6 +364,141 @@ def measure_filter(quick: bool = False) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# BOExplorer: (a) handler time of a BO step in 1-D and 2-D, (b) click on Step -> painted canvas
+# ---------------------------------------------------------------------------------------------
+BO_PROBLEMS = ("Forrester (1-D)", "Branin (2-D)")
+
+
+def bo_kernel_side(quick: bool) -> dict:
+    """Per problem: construction, background warm-up, then Step after Step (default log_ei).
+
+    The first step after construction is reported on its own (``first_step_ms``); the summary
+    covers the rest, which cross the loop's bucket size 16 -> 32 (in 2-D) and must not retrace
+    in the main thread (``retraces_in_handler``: jaxpr traces counted by jax.monitoring there).
+    ``breakdown_median_ms``: the loop's ask() (ML-II refit + acquisition optimisation), the
+    drawn surface, and building + pushing the arrays.
+    """
+    import jax
+    from bayeskit.widgets.bo_explorer import BOExplorer
+
+    steps = 12 if quick else 40
+    out = {}
+    main = threading.main_thread()
+    traces = []
+
+    def on_event(name, duration, **kwargs):
+        if name == "/jax/core/compile/jaxpr_trace_duration" and threading.current_thread() is main:
+            traces.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    try:
+        for problem in BO_PROBLEMS:
+            t0 = time.perf_counter()
+            explorer = BOExplorer(problem=problem)
+            construct_s = time.perf_counter() - t0
+            explorer.wait_ready()
+            warm_s = time.perf_counter() - t0
+            explorer.step()
+            first_ms = explorer.handler_times[-1] * 1e3
+            before = len(traces)
+            n_steps = min(steps, 64 - explorer.state["n_evaluations"] - 1)
+            explorer.step(n_steps)
+            times = explorer.handler_times[-n_steps:]
+            parts = explorer.timings[-n_steps:]
+            out[problem] = {
+                "acquisition": explorer.state["acquisition"],
+                "construct_s": round(construct_s, 3),
+                "background_warm_up_s": round(warm_s, 3),
+                "first_step_ms": round(first_ms, 3),
+                "step": _summary(times),
+                "breakdown_median_ms": {k: round(float(np.median([p[k] for p in parts])) * 1e3, 3)
+                                        for k in ("ask_s", "surface_s", "push_s")},
+                "n_evaluations_at_end": explorer.state["n_evaluations"],
+                "retraces_in_handler": len(traces) - before,
+                "final_log10_regret": round(float(np.log10(max(explorer.state["regret"], 1e-12))), 3),
+            }
+    finally:
+        jax.monitoring.unregister_event_duration_listener(on_event)
+    return out
+
+
+_BO_NOTEBOOK = """\
+from bayeskit.widgets.bo_explorer import BOExplorer
+
+explorer = BOExplorer(problem={problem!r})
+explorer.wait_ready()
+explorer"""
+_BO_SEQ = "() => +(document.querySelector('canvas.bayeskit-bo-canvas')?.dataset.seq ?? -1)"
+_BO_STAMPS = """() => {
+    window.__bkClick = null;
+    document.addEventListener('click', () => { window.__bkClick = performance.now(); }, {capture: true});
+}"""
+_BO_PAINTED_AFTER = """(seq) => {
+    const c = document.querySelector('canvas.bayeskit-bo-canvas');
+    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkClick : null;
+}"""
+
+
+def bo_browser_side(quick: bool) -> dict:
+    harness = _harness()
+    reason = harness.browser_unavailable_reason()
+    if reason:
+        return {"skipped": reason}
+    import re
+
+    import nbformat
+
+    steps = 6 if quick else 20
+    out = {"what": "click on Step -> canvas painted with the refitted GP, new acquisition and next point"}
+    with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser:
+        for k, problem in enumerate(BO_PROBLEMS):
+            nb = nbformat.v4.new_notebook()
+            nb.cells = [nbformat.v4.new_code_cell(_BO_NOTEBOOK.format(problem=problem))]
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+            nbformat.write(nb, lab.root_dir / f"bo_{k}.ipynb")
+            context = browser.new_context(viewport={"width": 1500, "height": 1100})
+            latencies = []
+            try:
+                page = context.new_page()
+                page.set_default_timeout(120_000)
+                lab_page = harness.LabPage(page, lab)
+                lab_page.open_notebook(f"bo_{k}.ipynb")
+                lab_page.run_all(timeout=300)
+                page.wait_for_selector("canvas.bayeskit-bo-canvas", state="visible")
+                page.wait_for_function(f"() => ({_BO_SEQ})() >= 1")
+                lab_page.assert_no_errors()
+                page.evaluate(_BO_STAMPS)
+                button = page.get_by_role("button", name=re.compile(r"\bStep$"))
+                button.scroll_into_view_if_needed()
+                for i in range(steps + 2):  # 2 warm-up steps, not recorded
+                    seq = page.evaluate(_BO_SEQ)
+                    button.click()
+                    latency = page.wait_for_function(_BO_PAINTED_AFTER, arg=seq, timeout=60_000).json_value()
+                    if i >= 2:
+                        latencies.append(latency / 1e3)
+                    # the buttons are disabled while a step runs: wait until Step is usable again
+                    page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                                           "b => /Step$/.test(b.textContent) && !b.disabled)")
+                    page.wait_for_timeout(150)
+                page.locator("canvas.bayeskit-bo-canvas").screenshot(
+                    path=str(harness._artifacts() / f"bo_explorer_latency_{k}.png"))
+            finally:
+                context.close()
+            out[problem] = {"click_to_paint": _summary(latencies)}
+    return out
+
+
+def measure_bo(quick: bool = False) -> dict:
+    """BOExplorer latencies: the handler time of a Step (1-D, 2-D) and the browser round trip."""
+    result = {"budget_ms": 300, "kernel_side": bo_kernel_side(quick)}
+    try:
+        result["browser"] = bo_browser_side(quick)
+    except Exception as err:
+        result["browser"] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
 def measure(quick: bool = False) -> dict:
     """Run (a) and (b); returns a JSON-serialisable dict (see the module docstring)."""
     result = {
@@ -388,6 +522,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     result = measure(quick=args.quick)
     result["filter_explorer"] = measure_filter(quick=args.quick)
+    result["bo_explorer"] = measure_bo(quick=args.quick)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO_ROOT)}", file=sys.stderr)

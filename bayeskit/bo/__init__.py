@@ -6,6 +6,8 @@
   sample paths), samples of the minimum value (exact or Gumbel).
 * :mod:`bayeskit.bo.optimize`: Sobol candidates + multi-start L-BFGS-B with JAX gradients.
 * :mod:`bayeskit.bo.loop`: :class:`BayesianOptimizer` (ask/tell) and :func:`minimize`.
+* :mod:`bayeskit.bo.surface`: what an optimiser's acquisition looked like where it chose its
+  point (posterior and acquisition on a grid, simple regret), for plots and the BOExplorer.
 * :mod:`bayeskit.bo.test_functions` (also ``bayeskit.bo.benchmarks``): Forrester, Branin,
   Hartmann-3/6, Ackley, Levy, Rosenbrock with bounds, optimum and optimisers.
 """
@@ -38,6 +40,7 @@ from .sampling import (
     sampled_min_values,
     thompson_sample_candidates,
 )
+from .surface import AcquisitionSurface, acquisition_surface, box_grid, simple_regret
 
 __all__ = [
     "expected_improvement",
@@ -66,6 +69,10 @@ __all__ = [
     "minimize",
     "validate_bounds",
     "ACQUISITIONS",
+    "AcquisitionSurface",
+    "acquisition_surface",
+    "box_grid",
+    "simple_regret",
     "test_functions",
     "benchmarks",
 ]
