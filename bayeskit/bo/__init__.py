@@ -6,6 +6,10 @@
   sample paths), samples of the minimum value (exact or Gumbel).
 * :mod:`bayeskit.bo.optimize`: Sobol candidates + multi-start L-BFGS-B with JAX gradients.
 * :mod:`bayeskit.bo.loop`: :class:`BayesianOptimizer` (ask/tell) and :func:`minimize`.
+* :mod:`bayeskit.bo.asynchronous`: asynchronous epsilon-greedy BO (AEGiS) and a kriging-believer
+  baseline, with simulated workers (:func:`aegis_minimize`, :func:`async_minimize`).
+* :mod:`bayeskit.bo.one_shot_kg`: the one-shot knowledge gradient (fantasy minimisers optimised
+  jointly with the candidate).
 * :mod:`bayeskit.bo.surface`: what an optimiser's acquisition looked like where it chose its
   point (posterior and acquisition on a grid, simple regret), for plots and the BOExplorer.
 * :mod:`bayeskit.bo.test_functions` (also ``bayeskit.bo.benchmarks``): Forrester, Branin,
@@ -28,7 +32,20 @@ from .acquisitions import (
     probability_of_improvement,
     q_expected_improvement,
 )
+from .asynchronous import (
+    AsyncBayesianOptimizer,
+    aegis_epsilon,
+    aegis_minimize,
+    async_minimize,
+    pareto_front_mask,
+    simulate_workers,
+)
 from .loop import ACQUISITIONS, BayesianOptimizer, minimize, validate_bounds
+from .one_shot_kg import (
+    OneShotKGResult,
+    maximize_one_shot_kg,
+    one_shot_knowledge_gradient,
+)
 from .optimize import maximize_acquisition, sobol_points
 from .sampling import (
     PosteriorSamplePath,
@@ -69,6 +86,15 @@ __all__ = [
     "minimize",
     "validate_bounds",
     "ACQUISITIONS",
+    "AsyncBayesianOptimizer",
+    "aegis_minimize",
+    "async_minimize",
+    "aegis_epsilon",
+    "simulate_workers",
+    "pareto_front_mask",
+    "one_shot_knowledge_gradient",
+    "maximize_one_shot_kg",
+    "OneShotKGResult",
     "AcquisitionSurface",
     "acquisition_surface",
     "box_grid",
