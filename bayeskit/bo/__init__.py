@@ -6,6 +6,10 @@
   sample paths), samples of the minimum value (exact or Gumbel).
 * :mod:`bayeskit.bo.optimize`: Sobol candidates + multi-start L-BFGS-B with JAX gradients.
 * :mod:`bayeskit.bo.loop`: :class:`BayesianOptimizer` (ask/tell) and :func:`minimize`.
+* :mod:`bayeskit.bo.fully_bayesian`: acquisitions averaged over NUTS samples of the GP
+  hyperparameters (``BayesianOptimizer(model="fully_bayesian")``).
+* :mod:`bayeskit.bo.user_guided`: ColaBO, a user prior over the minimiser's location reweighting
+  posterior sample paths inside Monte-Carlo acquisitions (``BayesianOptimizer(user_prior=...)``).
 * :mod:`bayeskit.bo.asynchronous`: asynchronous epsilon-greedy BO (AEGiS) and a kriging-believer
   baseline, with simulated workers (:func:`aegis_minimize`, :func:`async_minimize`).
 * :mod:`bayeskit.bo.one_shot_kg`: the one-shot knowledge gradient (fantasy minimisers optimised
@@ -16,7 +20,7 @@
   Hartmann-3/6, Ackley, Levy, Rosenbrock with bounds, optimum and optimisers.
 """
 
-from . import test_functions
+from . import fully_bayesian, test_functions, user_guided
 from . import test_functions as benchmarks
 from .acquisitions import (
     expected_improvement,
@@ -40,7 +44,24 @@ from .asynchronous import (
     pareto_front_mask,
     simulate_workers,
 )
-from .loop import ACQUISITIONS, BayesianOptimizer, minimize, validate_bounds
+from .fully_bayesian import (
+    FullyBayesianGP,
+    averaged_expected_improvement,
+    averaged_log_expected_improvement,
+    averaged_log_probability_of_improvement,
+    averaged_lower_confidence_bound,
+    averaged_probability_of_improvement,
+    draw_marginals,
+    fit_fully_bayesian,
+)
+from .loop import (
+    ACQUISITIONS,
+    FULLY_BAYESIAN_ACQUISITIONS,
+    MODELS,
+    BayesianOptimizer,
+    minimize,
+    validate_bounds,
+)
 from .one_shot_kg import (
     OneShotKGResult,
     maximize_one_shot_kg,
@@ -58,6 +79,14 @@ from .sampling import (
     thompson_sample_candidates,
 )
 from .surface import AcquisitionSurface, acquisition_surface, box_grid, simple_regret
+from .user_guided import (
+    ReweightedPaths,
+    UserPrior,
+    colabo_expected_improvement,
+    colabo_log_expected_improvement,
+    colabo_log_probability_of_improvement,
+    reweighted_sample_paths,
+)
 
 __all__ = [
     "expected_improvement",
@@ -86,6 +115,24 @@ __all__ = [
     "minimize",
     "validate_bounds",
     "ACQUISITIONS",
+    "MODELS",
+    "FULLY_BAYESIAN_ACQUISITIONS",
+    "fully_bayesian",
+    "FullyBayesianGP",
+    "fit_fully_bayesian",
+    "draw_marginals",
+    "averaged_expected_improvement",
+    "averaged_log_expected_improvement",
+    "averaged_probability_of_improvement",
+    "averaged_log_probability_of_improvement",
+    "averaged_lower_confidence_bound",
+    "user_guided",
+    "UserPrior",
+    "ReweightedPaths",
+    "reweighted_sample_paths",
+    "colabo_expected_improvement",
+    "colabo_log_expected_improvement",
+    "colabo_log_probability_of_improvement",
     "AsyncBayesianOptimizer",
     "aegis_minimize",
     "async_minimize",

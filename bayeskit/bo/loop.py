@@ -10,6 +10,14 @@ ones (``noise`` a variance, or ``"fit"``) observations are unreliable, so it is 
 posterior mean at the observed points (Frazier, *A Tutorial on Bayesian Optimization*,
 section 5, suggests this plug-in).
 
+``model="fully_bayesian"`` replaces the ML-II fit by NUTS draws of the hyperparameters and
+averages the acquisition over them (:mod:`bayeskit.bo.fully_bayesian`, *How Bayesian Should
+Bayesian Optimisation Be?*); ``ard=False`` uses one lengthscale for every input (isotropic
+Matern-5/2). ``user_prior`` (a :class:`bayeskit.bo.user_guided.UserPrior` over the minimiser's
+location) turns EI / log EI / PI / Thompson sampling into their ColaBO versions, Monte-Carlo
+estimates over posterior sample paths reweighted by the prior at each path's minimiser
+(:mod:`bayeskit.bo.user_guided`, *A General Framework for User-Guided Bayesian Optimization*).
+
 Non-finite objective values are recorded in ``func_vals`` but kept out of the model, with a
 warning. Duplicate points are harmless: a noise-free model still carries a 1e-6 nugget (in
 standardised units), and jitter escalation covers the rest.
@@ -30,13 +38,20 @@ from .._validation import as_prng_key
 from ..gp.exact import Posterior
 from ..kernels import Matern52
 from . import acquisitions as acq
+from . import fully_bayesian as fb
+from . import user_guided as ug
 from .optimize import bucket_size, maximize_acquisition, sobol_points
 from .sampling import joint_posterior_samples, pathwise_posterior_sample
 from .surrogate import FAR, condition_padded, fit_padded_gp
 
-__all__ = ["BayesianOptimizer", "minimize", "validate_bounds", "pad_posterior", "ACQUISITIONS"]
+__all__ = ["BayesianOptimizer", "minimize", "validate_bounds", "pad_posterior", "ACQUISITIONS", "MODELS",
+           "FULLY_BAYESIAN_ACQUISITIONS"]
 
 ACQUISITIONS = ("ei", "log_ei", "pi", "lcb", "ts", "kg", "mes", "noisy_ei")
+MODELS = ("ml2", "fully_bayesian")
+#: acquisitions that model="fully_bayesian" averages over hyperparameter draws (and callables)
+FULLY_BAYESIAN_ACQUISITIONS = ("ei", "log_ei", "pi", "lcb", "ts")
+_MCMC_KEYS = ("num_warmup", "num_samples", "num_chains", "thin", "prior", "target_acceptance_rate")
 _NUGGET = 1e-6  # noise variance of a "noise-free" model, in standardised units
 _STD_FLOOR = 1e-9  # posterior std floor: the acquisitions divide by it
 
@@ -155,14 +170,36 @@ class BayesianOptimizer:
     acquisition_kwargs : dict
         ``beta`` (lcb), ``n_samples`` (mes, noisy_ei, batch q-EI), ``n_candidates`` (Sobol
         screen of the acquisition optimiser), ``kg_candidates`` (KG's discrete set, default 128),
-        ``n_features`` (ts).
+        ``n_features`` (ts, and the sample paths of ColaBO), ``n_paths`` (ColaBO sample paths,
+        default 128), ``n_grid`` (Sobol points for each path's minimiser, default 512).
+    model : "ml2" (default) or "fully_bayesian"
+        ML-II point estimate of the hyperparameters, or NUTS draws of them with the acquisition
+        averaged over the draws (``"ei"``, ``"log_ei"``, ``"pi"``, ``"lcb"``, ``"ts"`` or a
+        callable); see :mod:`bayeskit.bo.fully_bayesian`.
+    ard : bool, default True
+        One lengthscale per input (ARD) or a single one (isotropic Matern-5/2).
+    user_prior : bayeskit.bo.user_guided.UserPrior, optional
+        A prior over the location of the minimiser, in the coordinates of ``bounds``. Turns
+        ``"ei"``, ``"log_ei"``, ``"pi"``, ``"ts"`` into ColaBO's reweighted Monte-Carlo versions
+        (:mod:`bayeskit.bo.user_guided`); works with either model.
+    mcmc_kwargs : dict, optional
+        For ``model="fully_bayesian"``: ``num_warmup`` (default 150), ``num_samples`` (64),
+        ``num_chains`` (2), ``thin`` (4): S = chains x samples / thin draws (32 by default);
+        ``prior`` ({"lengthscale" | "variance" | "noise": bayeskit.gp.bayesian prior}, over
+        :data:`bayeskit.bo.fully_bayesian.DEFAULT_HYPER_PRIOR`); ``target_acceptance_rate``.
+        Each fit warm-starts its chains at the previous fit's last positions.
 
     Attributes: ``x_iters`` (list of (d,) arrays), ``func_vals`` (list of floats), and after a
-    model fit ``kernel_``, ``noise_`` (standardised units) and ``posterior_``.
+    model fit ``kernel_``, ``noise_`` (standardised units) and ``posterior_`` (a single padded
+    posterior; under ``model="fully_bayesian"`` the one at the draws' median hyperparameters,
+    with every draw in ``fully_bayesian_`` (:class:`bayeskit.bo.fully_bayesian.FullyBayesianGP`));
+    with a ``user_prior``, ``colabo_`` (:class:`bayeskit.bo.user_guided.ReweightedPaths`) holds
+    the last step's paths, minimisers and weights.
     """
 
     def __init__(self, bounds, acquisition="log_ei", seed: int = 0, *, n_initial_points: int | None = None,
-                 noise=None, acquisition_kwargs: dict | None = None):
+                 noise=None, acquisition_kwargs: dict | None = None, model: str = "ml2", ard: bool = True,
+                 user_prior=None, mcmc_kwargs: dict | None = None):
         self.bounds = validate_bounds(bounds)
         self.dim = self.bounds.shape[0]
         if not callable(acquisition) and acquisition not in ACQUISITIONS:
@@ -181,11 +218,33 @@ class BayesianOptimizer:
                 raise ValueError(f"noise must be None, 'fit' or a finite variance >= 0; got {noise}")
         self.noise = noise
         self.acquisition_kwargs = dict(acquisition_kwargs or {})
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+        self.model = model
+        if not isinstance(ard, (bool, np.bool_)):
+            raise TypeError(f"ard must be True or False; got {ard!r}")
+        self.ard = bool(ard)
+        if model == "fully_bayesian" and not callable(acquisition) and acquisition not in FULLY_BAYESIAN_ACQUISITIONS:
+            raise ValueError(f"model='fully_bayesian' supports acquisition in {FULLY_BAYESIAN_ACQUISITIONS} or a "
+                             f"callable; got {acquisition!r}")
+        self.mcmc_kwargs = dict(mcmc_kwargs or {})
+        unknown = set(self.mcmc_kwargs) - set(_MCMC_KEYS)
+        if unknown:
+            raise ValueError(f"mcmc_kwargs has unknown keys {sorted(unknown)}; the keys are {_MCMC_KEYS}")
+        if user_prior is not None:
+            if not isinstance(user_prior, ug.UserPrior):
+                raise TypeError(f"user_prior must be a bayeskit.bo.user_guided.UserPrior; got {type(user_prior).__name__}")
+            if callable(acquisition) or acquisition not in ug.COLABO_ACQUISITIONS:
+                raise ValueError(f"user_prior (ColaBO) supports acquisition in {ug.COLABO_ACQUISITIONS}; "
+                                 f"got {acquisition!r}")
+            user_prior = user_prior.bind(self.bounds)
+        self.user_prior = user_prior
         self.x_iters: list[np.ndarray] = []
         self.func_vals: list[float] = []
         self._initial = sobol_points(max(self.n_initial_points, 1), self.dim, self.seed)
         self._kernel = None
         self._n_fits = 0
+        self._fb_last = None  # last NUTS positions: the next fit's warm start
 
     # -- scaling -----------------------------------------------------------------------------
     def _to_unit(self, X):
@@ -233,14 +292,21 @@ class BayesianOptimizer:
 
     # -- model ---------------------------------------------------------------------------------
     def fit_model(self):
-        """Fit the GP surrogate to the finite observations; returns (posterior, best) in model units."""
+        """Fit the GP surrogate to the finite observations; returns (posterior, best) in model units.
+
+        Under ``model="fully_bayesian"`` the posterior is the batch of S per-draw posteriors
+        (leaves with a leading draw axis; see :class:`bayeskit.bo.fully_bayesian.FullyBayesianGP`).
+        """
         X, y = self._valid()
+        self._fitted_at = len(self.func_vals)
         U = self._to_unit(X)
         self._y_mean = float(np.mean(y))
         sd = float(np.std(y))
         self._y_std = sd if sd > 0 else 1.0
         z = (y - self._y_mean) / self._y_std
-        kernel = self._kernel or Matern52(lengthscale=np.full(self.dim, 0.3), variance=1.0)
+        if self.model == "fully_bayesian":
+            return self._fit_fully_bayesian(U, z)
+        kernel = self._kernel or Matern52(lengthscale=np.full(self.dim, 0.3) if self.ard else 0.3, variance=1.0)
         if self.noise is None:
             noise0, fixed, nb = _NUGGET, True, None
         elif self.noise == "fit":
@@ -269,6 +335,65 @@ class BayesianOptimizer:
             best = float(np.min(_marginals(post, jnp.asarray(U))[0]))
         return self.posterior_, best
 
+    def _fit_fully_bayesian(self, U, z):
+        if self.noise is None:
+            noise = _NUGGET
+        elif self.noise == "fit":
+            noise = None  # sampled with the kernel hyperparameters
+        else:
+            noise = max(self.noise / self._y_std**2, _NUGGET)
+        kw = {k: v for k, v in self.mcmc_kwargs.items()}
+        n = len(z)
+        # one padded size up to 32 points: the sampler compiles once for a whole short run
+        size = _fb_size(n)
+        key = jax.random.fold_in(jax.random.key(self.seed), n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # jitter / divergence chatter is summarised below
+            fit = fb.fit_fully_bayesian(U, z, size=size, ard=self.ard, noise=noise, key=key,
+                                        init=self._fb_last, **kw)
+        fb._check_divergences(fit)
+        self._fb_last = fit.last_positions
+        self._n_fits += 1
+        self.fully_bayesian_ = fit
+        # a single representative posterior (median hyperparameters) for plots and widgets
+        ls = np.median(np.asarray(fit.lengthscale), axis=0)
+        kernel = Matern52(lengthscale=ls if self.ard else float(ls[0]), variance=float(np.median(np.asarray(fit.variance))))
+        noise_med = float(np.median(np.asarray(fit.noise)))
+        self._kernel, self.kernel_, self.noise_ = kernel, kernel, noise_med
+        self.posterior_ = condition_padded(kernel, U, z, noise_med, size)
+        self._U, self._z = U, z
+        posts = fit.posteriors
+        if self.noise is None:
+            best = float(np.min(z))
+        else:  # lowest hyperparameter-averaged posterior mean at the data
+            best = float(np.min(np.mean(np.asarray(fb.draw_marginals(posts, jnp.asarray(U))[0]), axis=0)))
+        return posts, best
+
+    def predict(self, X):
+        """Posterior mean and standard deviation (m,) of f at X (m, d) in the units of y.
+
+        ML-II: the GP posterior. Fully Bayesian: the mixture over hyperparameter draws (mean of
+        the means; variance = mean of the variances + variance of the means). Fits the model
+        first if observations arrived since the last fit.
+        """
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise ValueError(f"X must have shape (m, {self.dim}); got {X.shape}")
+        if len(self._valid()[1]) < 2:
+            raise ValueError("predict needs at least two finite observations")
+        if getattr(self, "_fitted_at", None) != len(self.func_vals):
+            self.fit_model()
+        post = self.fully_bayesian_.posteriors if self.model == "fully_bayesian" else self.posterior_
+        U = jnp.asarray(self._to_unit(X))
+        if self.model == "fully_bayesian":
+            m, s = fb.draw_marginals(post, U)
+            mean = jnp.mean(m, axis=0)
+            var = jnp.mean(s**2, axis=0) + jnp.mean((m - mean) ** 2, axis=0)
+            std = jnp.sqrt(var)
+        else:
+            mean, std = _marginals(post, U)
+        return np.asarray(mean) * self._y_std + self._y_mean, np.asarray(std) * self._y_std
+
     # -- proposals -----------------------------------------------------------------------------
     def ask(self, n_points: int | None = None, strategy: str = "kriging_believer"):
         """The next point to evaluate, (d,); or with n_points = q a batch (q, d).
@@ -284,6 +409,8 @@ class BayesianOptimizer:
             raise ValueError(f"n_points must be an int >= 1; got {n_points!r}")
         if strategy not in ("kriging_believer", "qei"):
             raise ValueError(f"strategy must be 'kriging_believer' or 'qei'; got {strategy!r}")
+        if strategy == "qei" and (self.model != "ml2" or self.user_prior is not None):
+            raise ValueError("strategy='qei' needs model='ml2' without a user_prior; use 'kriging_believer'")
         return self._ask_batch(int(n_points), strategy)
 
     def _ask_batch(self, q, strategy):
@@ -302,12 +429,18 @@ class BayesianOptimizer:
             u = self._propose(post, best, step * 17 + j, U)
             points.append(u)
             if j + 1 < q:  # kriging believer: condition on the mean at the new point
-                z_new = float(_marginals(post, jnp.asarray(u[None, :]))[0][0])
+                if self.model == "fully_bayesian":
+                    z_new = float(jnp.mean(fb.draw_marginals(post, jnp.asarray(u[None, :]))[0]))
+                else:
+                    z_new = float(_marginals(post, jnp.asarray(u[None, :]))[0][0])
                 # the believed value is an observation too: it can become the incumbent, or
                 # the point keeps its improvement and is proposed again
                 best = min(best, z_new)
                 U, z = np.vstack([U, u[None, :]]), np.append(z, z_new)
-                post = condition_padded(post.kernel, U, z, float(post.noise), bucket_size(len(z)))
+                if self.model == "fully_bayesian":
+                    post = fb.condition_draws(post, U, z, _fb_size(len(z)))
+                else:
+                    post = condition_padded(post.kernel, U, z, float(post.noise), bucket_size(len(z)))
         points = np.asarray(points)
         if strategy == "qei" and q > 1:
             points = self._qei(points, best, step)
@@ -329,6 +462,10 @@ class BayesianOptimizer:
         kw = self.acquisition_kwargs
         n_c = int(kw.get("n_candidates", 1024))
         n = data.shape[0]
+        if self.user_prior is not None:
+            return self._propose_colabo(post, best, step, data)
+        if self.model == "fully_bayesian":
+            return self._propose_fully_bayesian(post, best, step, data)
         padded = pad_posterior(post, bucket_size(n))  # already padded when fitted here
         if callable(name):
             return self._propose_custom(padded, best, step, n_c, data)
@@ -372,6 +509,65 @@ class BayesianOptimizer:
             return cand[int(np.argmax(kg))]
         raise AssertionError(name)  # pragma: no cover - validated in __init__
 
+    def _propose_fully_bayesian(self, posts, best, step, data):
+        """Maximise the acquisition averaged over the S hyperparameter draws."""
+        name = self.acquisition
+        kw = self.acquisition_kwargs
+        n_c = int(kw.get("n_candidates", 1024))
+        if callable(name):
+            if "_custom_fb_fun" not in self.__dict__:
+                user = self.acquisition
+
+                def fun(X, posts, best, y_mean, y_std):
+                    m, s = fb.draw_marginals(posts, X)
+                    return jnp.mean(jnp.asarray(user(m * y_std + y_mean, s * y_std, best * y_std + y_mean)), axis=0)
+
+                self._custom_fb_fun = fun
+            args = (posts, best, self._y_mean, self._y_std)
+            x, _ = maximize_acquisition(self._custom_fb_fun, self.dim, args=args, seed=step, n_candidates=n_c,
+                                        candidates=data)
+            return x
+        if name in ("ei", "log_ei", "pi"):
+            fun = {"ei": fb._u_fb_ei, "log_ei": fb._u_fb_log_ei, "pi": fb._u_fb_log_pi}[name]
+            x, _ = maximize_acquisition(fun, self.dim, args=(posts, best), seed=step, n_candidates=n_c,
+                                        candidates=data)
+            return x
+        if name == "lcb":
+            beta = float(kw.get("beta", 4.0))
+            x, _ = maximize_acquisition(fb._u_fb_lcb, self.dim, args=(posts, beta), seed=step, n_candidates=n_c,
+                                        candidates=data)
+            return x
+        if name == "ts":  # a hyperparameter draw at random, then a sample path given it
+            s = int(np.random.default_rng(step).integers(self.fully_bayesian_.num_draws))
+            one = jax.tree_util.tree_map(lambda v: v[s], posts)._replace(X=posts.X)
+            path = pathwise_posterior_sample(one, step, int(kw.get("n_features", 1024)))
+            x, _ = maximize_acquisition(_u_path, self.dim, args=(path,), seed=step, n_candidates=n_c)
+            return x
+        raise AssertionError(name)  # pragma: no cover - validated in __init__
+
+    def _propose_colabo(self, post, best, step, data):
+        """ColaBO: Monte-Carlo acquisition over sample paths weighted by the user prior."""
+        kw = self.acquisition_kwargs
+        if self.model == "ml2":
+            post = pad_posterior(post, bucket_size(data.shape[0]))
+        rw = ug.reweighted_sample_paths(
+            post, self.user_prior, self.bounds, jax.random.fold_in(jax.random.key(self.seed), step),
+            n_paths=int(kw.get("n_paths", 128)), n_features=int(kw.get("n_features", 256)),
+            n_grid=int(kw.get("n_grid", 512)), data=data)
+        self.colabo_ = rw
+        n_c = int(kw.get("n_candidates", 256))
+        if self.acquisition == "ts":  # one path, drawn with probability w_l
+            index = int(np.random.default_rng(step).choice(rw.weights.size, p=rw.weights / rw.weights.sum()))
+            x, _ = maximize_acquisition(ug._u_single_path, self.dim, args=(rw.paths, index), seed=step,
+                                        n_candidates=n_c, candidates=np.asarray(rw.argmins[index])[None, :])
+            return x
+        fun = {"ei": ug._u_colabo_ei, "log_ei": ug._u_colabo_log_ei, "pi": ug._u_colabo_log_pi}[self.acquisition]
+        # the paths' minimisers are where improvement concentrates: screen them with the data
+        extra = np.vstack([data, np.asarray(rw.argmins)])
+        x, _ = maximize_acquisition(fun, self.dim, args=(rw.paths, rw.log_weights, best), seed=step,
+                                    n_candidates=n_c, candidates=extra)
+        return x
+
     def _propose_custom(self, post, best, step, n_c, data):
         if "_custom_fun" not in self.__dict__:
             user = self.acquisition
@@ -406,22 +602,30 @@ def _u_path(X, path):
     return -path(X)
 
 
+def _fb_size(n: int) -> int:
+    """Padded size of the fully Bayesian model: at least 32, so one compiled sampler serves a short run."""
+    return max(32, bucket_size(n))
+
+
 def minimize(f: Callable, bounds, n_calls: int = 50, acquisition="log_ei", seed: int = 0,
              n_initial_points: int | None = None, noise=None, acquisition_kwargs: dict | None = None,
-             callback: Callable | None = None) -> scipy.optimize.OptimizeResult:
+             callback: Callable | None = None, *, model: str = "ml2", ard: bool = True, user_prior=None,
+             mcmc_kwargs: dict | None = None) -> scipy.optimize.OptimizeResult:
     """Minimise f over a box by Bayesian optimisation with a GP surrogate (see module docs).
 
     f is called with a (d,) numpy array and must return a number. Returns a
     ``scipy.optimize.OptimizeResult`` shaped like scikit-optimize's: ``x`` (d,), ``fun``,
     ``x_iters`` (n_calls arrays), ``func_vals`` (n_calls,). ``callback(result)`` is called after
-    every evaluation; returning True stops early. Other arguments as :class:`BayesianOptimizer`.
+    every evaluation; returning True stops early. Other arguments (``model``, ``ard``,
+    ``user_prior``, ``mcmc_kwargs`` included) as :class:`BayesianOptimizer`.
     """
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
     if isinstance(n_calls, bool) or not isinstance(n_calls, (int, np.integer)) or n_calls < 1:
         raise ValueError(f"n_calls must be an int >= 1; got {n_calls!r}")
     opt = BayesianOptimizer(bounds, acquisition, seed, n_initial_points=n_initial_points, noise=noise,
-                            acquisition_kwargs=acquisition_kwargs)
+                            acquisition_kwargs=acquisition_kwargs, model=model, ard=ard, user_prior=user_prior,
+                            mcmc_kwargs=mcmc_kwargs)
     for _ in range(int(n_calls)):
         x = opt.ask()
         try:

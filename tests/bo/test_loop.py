@@ -143,3 +143,19 @@ def test_nan_values_are_recorded_but_kept_out_and_duplicates_are_fine():
         warnings.simplefilter("error", RuntimeWarning)
         x = opt.ask()
     assert _in_bounds(x, f.bounds) and np.all(np.isfinite(x))
+
+
+def test_isotropic_kernel_and_predict_interpolate_noise_free_data():
+    f = Branin()
+    opt = bo.BayesianOptimizer(f.bounds, seed=0, ard=False, n_initial_points=5,
+                               acquisition_kwargs={"n_candidates": 256})
+    for _ in range(7):
+        x = opt.ask()
+        opt.tell(x, f(x))
+    assert np.ndim(opt.kernel_.lengthscale) == 0  # one lengthscale for both inputs
+    mean, std = opt.predict(np.asarray(opt.x_iters))
+    # a noise-free model (1e-6 nugget in standardised units) interpolates its data
+    np.testing.assert_allclose(mean, opt.func_vals, atol=1e-2 * np.std(opt.func_vals))
+    assert np.all(std < 1e-2 * np.std(opt.func_vals))
+    with pytest.raises(ValueError, match="X must have shape"):
+        opt.predict(np.zeros((3, 3)))
