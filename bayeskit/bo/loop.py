@@ -85,6 +85,53 @@ def _marginals(post, X):
     return mean, jnp.sqrt(jnp.maximum(var, _STD_FLOOR**2))
 
 
+_marginals_jit = jax.jit(_marginals)
+_mean_cov_jit = jax.jit(acq.posterior_mean_cov)
+
+
+def pad_rows(data: np.ndarray, size: int) -> np.ndarray:
+    """data (n, d) padded to (size, d) by repeating its first row.
+
+    Used where the observed points enter a computation whose result a repeated point cannot
+    change (a minimum over them, a line of the KG envelope): the shapes then stay at a bucket
+    size and the compiled code is reused as n grows.
+    """
+    return np.vstack([data, np.repeat(data[:1], size - data.shape[0], axis=0)])
+
+
+def posterior_incumbent(post, data) -> float:
+    """The lowest posterior mean at the observed points (the noisy-problem incumbent)."""
+    n = data.shape[0]
+    mean, _ = _marginals_jit(post, jnp.asarray(pad_rows(data, bucket_size(n))))
+    return float(np.min(np.asarray(mean)[:n]))
+
+
+def mes_min_samples(post, data, step, n_samples: int, best: float | None) -> np.ndarray:
+    """Samples of the minimum for MES: minima of joint draws on 256 Sobol points and the data.
+
+    ``best`` (noise-free problems) caps them below the best observed value, which f* cannot exceed.
+    """
+    cand = np.vstack([sobol_points(256, data.shape[1], step), pad_rows(data, bucket_size(data.shape[0]))])
+    mins = joint_posterior_samples(post, cand, step, n_samples).min(axis=1)
+    return mins if best is None else np.minimum(mins, best - 1e-6)
+
+
+def knowledge_gradient_on_sobol(post, data, step, n_candidates: int):
+    """(candidates (k, d), exact discrete KG at each (k,)) with the data in the envelope's set A."""
+    cand = sobol_points(n_candidates, data.shape[1], step)
+    A = np.vstack([cand, pad_rows(data, bucket_size(data.shape[0]))])
+    mean, cov = _mean_cov_jit(post, jnp.asarray(A))
+    cov = np.asarray(cov)
+    k = len(cand)
+    return cand, acq.knowledge_gradient(np.asarray(mean), cov[:, :k], np.diag(cov)[:k], float(post.noise))
+
+
+def noisy_ei_inputs(data, step, n_samples: int):
+    """(observed points padded to a bucket (size, d), base normal samples (n_samples, size + 1))."""
+    size = bucket_size(data.shape[0])
+    return pad_rows(data, size), jax.random.normal(as_prng_key(step), (n_samples, size + 1))
+
+
 def _u_ei(X, post, best):
     m, s = _marginals(post, X)
     return acq.expected_improvement(m, s, best)
@@ -170,6 +217,8 @@ class BayesianOptimizer:
     acquisition_kwargs : dict
         ``beta`` (lcb), ``n_samples`` (mes, noisy_ei, batch q-EI), ``n_candidates`` (Sobol
         screen of the acquisition optimiser), ``kg_candidates`` (KG's discrete set, default 128),
+        ``kg_method`` (``"discrete"``, default: exact KG on a Sobol set; ``"one_shot"``: the
+        one-shot KG of :mod:`bayeskit.bo.one_shot_kg`, with ``n_fantasies``, default 64),
         ``n_features`` (ts, and the sample paths of ColaBO), ``n_paths`` (ColaBO sample paths,
         default 128), ``n_grid`` (Sobol points for each path's minimiser, default 512).
     model : "ml2" (default) or "fully_bayesian"
@@ -218,6 +267,9 @@ class BayesianOptimizer:
                 raise ValueError(f"noise must be None, 'fit' or a finite variance >= 0; got {noise}")
         self.noise = noise
         self.acquisition_kwargs = dict(acquisition_kwargs or {})
+        if self.acquisition_kwargs.get("kg_method", "discrete") not in ("discrete", "one_shot"):
+            raise ValueError("acquisition_kwargs['kg_method'] must be 'discrete' or 'one_shot'; "
+                             f"got {self.acquisition_kwargs['kg_method']!r}")
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}; got {model!r}")
         self.model = model
@@ -332,7 +384,7 @@ class BayesianOptimizer:
         if self.noise is None:
             best = float(np.min(z))
         else:
-            best = float(np.min(_marginals(post, jnp.asarray(U))[0]))
+            best = posterior_incumbent(post, U)
         return self.posterior_, best
 
     def _fit_fully_bayesian(self, U, z):
@@ -482,30 +534,23 @@ class BayesianOptimizer:
             x, _ = maximize_acquisition(_u_path, self.dim, args=(path,), seed=step, n_candidates=n_c)
             return x
         if name == "mes":
-            cand = np.vstack([sobol_points(256, self.dim, step), data])
-            mins = joint_posterior_samples(post, cand, step, int(kw.get("n_samples", 16))).min(axis=1)
-            if self.noise is None:  # f* cannot exceed the best observed value
-                mins = np.minimum(mins, best - 1e-6)
+            mins = mes_min_samples(post, data, step, int(kw.get("n_samples", 16)), best if self.noise is None else None)
             x, _ = maximize_acquisition(_u_mes, self.dim, args=(padded, jnp.asarray(mins)), seed=step,
                                         n_candidates=n_c, candidates=data)
             return x
         if name == "noisy_ei":
-            n_s = int(kw.get("n_samples", 64))
-            # the incumbent ranges over the observed points; repeating one of them up to the
-            # bucket size leaves the minimum unchanged and keeps the shapes fixed
-            size = bucket_size(n)
-            observed = np.vstack([data, np.repeat(data[:1], size - n, axis=0)])
-            base = jax.random.normal(as_prng_key(step), (n_s, size + 1))
+            # the incumbent ranges over the observed points, padded (see pad_rows)
+            observed, base = noisy_ei_inputs(data, step, int(kw.get("n_samples", 64)))
             x, _ = maximize_acquisition(_u_noisy_ei, self.dim, args=(padded, jnp.asarray(observed), base), seed=step,
                                         n_candidates=min(n_c, 256), n_starts=3)
             return x
         if name == "kg":
-            cand = sobol_points(int(kw.get("kg_candidates", 128)), self.dim, step)
-            A = np.vstack([cand, data])
-            mean, cov = acq.posterior_mean_cov(post, jnp.asarray(A))
-            cov = np.asarray(cov)
-            kg = acq.knowledge_gradient(np.asarray(mean), cov[:, : len(cand)], np.diag(cov)[: len(cand)],
-                                        float(post.noise))
+            if kw.get("kg_method", "discrete") == "one_shot":
+                from .one_shot_kg import maximize_one_shot_kg  # imports this module: import here
+
+                return maximize_one_shot_kg(padded, self.dim, n_fantasies=int(kw.get("n_fantasies", 64)), seed=step,
+                                            data=data, n_candidates=int(kw.get("kg_candidates", 128))).x
+            cand, kg = knowledge_gradient_on_sobol(post, data, step, int(kw.get("kg_candidates", 128)))
             return cand[int(np.argmax(kg))]
         raise AssertionError(name)  # pragma: no cover - validated in __init__
 

@@ -39,17 +39,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _config  # noqa: F401  (float64)
-from .._validation import as_prng_key
 from ..gp.exact import Posterior
 from . import acquisitions as acq
-from .optimize import bucket_size, sobol_points
-from .sampling import joint_posterior_samples, pathwise_posterior_sample
+from .loop import (
+    _marginals,
+    knowledge_gradient_on_sobol,
+    mes_min_samples,
+    noisy_ei_inputs,
+    posterior_incumbent,
+)
+from .sampling import pathwise_posterior_sample
 from .surrogate import FAR
 
 __all__ = ["AcquisitionSurface", "acquisition_surface", "box_grid", "simple_regret"]
-
-_STD_FLOOR = 1e-9  # as the loop: the acquisitions divide by the standard deviation
-
 
 class AcquisitionSurface(NamedTuple):
     """Output of :func:`acquisition_surface` (m points X, k candidate points for KG)."""
@@ -99,15 +101,6 @@ def simple_regret(true_values, optimum: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # jitted pieces: their shapes are (grid size, bucket size), so they compile once per bucket
 # ---------------------------------------------------------------------------------------------
-def _marginals(post: Posterior, U):
-    """Posterior mean and sd of z at U (m, d) in the unit cube (R&W eqs. 2.25, 2.26, diagonal)."""
-    Ks = post.kernel(post.X, U)
-    mean = Ks.T @ post.alpha
-    V = jax.scipy.linalg.solve_triangular(post.L, Ks, lower=True)
-    var = post.kernel.diag(U) - jnp.sum(V * V, axis=0)
-    return mean, jnp.sqrt(jnp.maximum(var, _STD_FLOOR**2))
-
-
 @jax.jit
 def _analytic(post, U, best, beta, min_samples):
     """Mean, sd and every closed-form acquisition (standardised units) at U: a dict of (m,)."""
@@ -131,11 +124,6 @@ def _path_values(path, U):
 @jax.jit
 def _noisy_ei(post, observed, U, base):
     return acq.noisy_expected_improvement(post, observed, U, base)
-
-
-@jax.jit
-def _mean_cov(post, A):
-    return acq.posterior_mean_cov(post, A)
 
 
 def _n_model_rows(post: Posterior) -> int:
@@ -182,21 +170,15 @@ def acquisition_surface(opt, X) -> AcquisitionSurface:
     y_std = sd if sd > 0 else 1.0
     z = (y - y_mean) / y_std
     U = jnp.asarray((X - lo) / (hi - lo))
-    if opt.noise is None:
-        best = float(np.min(z))
-    else:
-        best = float(np.min(np.asarray(_marginals(post, jnp.asarray(data))[0])))
+    best = float(np.min(z)) if opt.noise is None else posterior_incumbent(post, data)
 
     name = opt.acquisition if isinstance(opt.acquisition, str) else "custom"
     kw = opt.acquisition_kwargs
     key = 17 * (opt.seed * 100003 + n_told)  # BayesianOptimizer.ask, one point (j = 0)
     min_samples = jnp.zeros(1)
     if name == "mes":
-        cand = np.vstack([sobol_points(256, opt.dim, key), data])
-        min_samples = joint_posterior_samples(post, cand, key, int(kw.get("n_samples", 16))).min(axis=1)
-        if opt.noise is None:  # f* cannot exceed the best observed value
-            min_samples = np.minimum(min_samples, best - 1e-6)
-        min_samples = jnp.asarray(min_samples)
+        min_samples = jnp.asarray(mes_min_samples(post, data, key, int(kw.get("n_samples", 16)),
+                                                  best if opt.noise is None else None))
     out = _analytic(post, U, best, float(kw.get("beta", 4.0)), min_samples)
     mean = np.asarray(out["mean"]) * y_std + y_mean
     std = np.asarray(out["std"]) * y_std
@@ -216,20 +198,10 @@ def acquisition_surface(opt, X) -> AcquisitionSurface:
         path = pathwise_posterior_sample(post, key, int(kw.get("n_features", 1024)))
         a, maximize = np.asarray(_path_values(path, U)) * y_std + y_mean, False
     elif name == "noisy_ei":
-        size = bucket_size(n)
-        observed = np.vstack([data, np.repeat(data[:1], size - n, axis=0)])
-        base = jax.random.normal(as_prng_key(key), (int(kw.get("n_samples", 64)), size + 1))
+        observed, base = noisy_ei_inputs(data, key, int(kw.get("n_samples", 64)))
         a = np.asarray(_noisy_ei(post, jnp.asarray(observed), U, base)) * y_std
     elif name == "kg":
-        cand = sobol_points(int(kw.get("kg_candidates", 128)), opt.dim, key)
-        # the data rows padded to a bucket by repeating the first: a repeated line of the
-        # envelope leaves KG unchanged, and the shapes (so the compiled code) stay fixed
-        size = bucket_size(n)
-        A = np.vstack([cand, data, np.repeat(data[:1], size - n, axis=0)])
-        m_A, cov = _mean_cov(post, jnp.asarray(A))
-        cov = np.asarray(cov)
-        k = len(cand)
-        kg = acq.knowledge_gradient(np.asarray(m_A), cov[:, :k], np.diag(cov)[:k], float(post.noise))
+        cand, kg = knowledge_gradient_on_sobol(post, data, key, int(kw.get("kg_candidates", 128)))
         points, points_values = lo + cand * (hi - lo), kg * y_std
         a = np.full(X.shape[0], np.nan)
     else:  # a callable u(mean, std, best) in the units of y

@@ -159,3 +159,20 @@ def test_isotropic_kernel_and_predict_interpolate_noise_free_data():
     assert np.all(std < 1e-2 * np.std(opt.func_vals))
     with pytest.raises(ValueError, match="X must have shape"):
         opt.predict(np.zeros((3, 3)))
+
+
+def test_one_shot_kg_in_the_loop_proposes_where_discrete_kg_does():
+    """kg_method="one_shot" runs inside the loop; on Forrester its first model-based proposal lies
+    near the discrete KG's (both maximise the same quantity, one on a Sobol set)."""
+    f = Forrester()
+    proposals = {}
+    for method in ("discrete", "one_shot"):
+        opt = bo.BayesianOptimizer(f.bounds, "kg", seed=0, acquisition_kwargs={"kg_method": method, "kg_candidates": 256})
+        for _ in range(opt.n_initial_points):
+            x = opt.ask()
+            opt.tell(x, f(x))
+        proposals[method] = opt.ask()
+        assert f.bounds[0][0] <= proposals[method][0] <= f.bounds[0][1]
+    assert abs(proposals["one_shot"][0] - proposals["discrete"][0]) < 0.05
+    with pytest.raises(ValueError, match="kg_method"):
+        bo.BayesianOptimizer(f.bounds, "kg", acquisition_kwargs={"kg_method": "exact"})
