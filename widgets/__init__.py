@@ -10,8 +10,10 @@ The maths lives in :mod:`bayeskit`; this package only adds controls and drawing.
 in the browser (an anywidget canvas fed with float32 arrays), see ``DESIGN.md`` "Widgets".
 """
 
+from .bll_explorer import LastLayerCanvas, LastLayerExplorer
 from .bo_explorer import BOCanvas, BOExplorer
 from .filter_explorer import FilterCanvas, FilterExplorer
 from .gp_explorer import GPCanvas, GPExplorer, posterior_on_grid
 
-__all__ = ["GPExplorer", "GPCanvas", "posterior_on_grid", "FilterExplorer", "FilterCanvas", "BOExplorer", "BOCanvas"]
+__all__ = ["GPExplorer", "GPCanvas", "posterior_on_grid", "FilterExplorer", "FilterCanvas", "BOExplorer", "BOCanvas",
+           "LastLayerExplorer", "LastLayerCanvas"]
