@@ -82,7 +82,6 @@ __all__ = [
     "vbll_regression_head",
     "vbll_classification_head",
     "load_head",
-    "linearized_moments",
     "training_key",
     "baseline",
     "METHODS",
@@ -289,17 +288,6 @@ def _disc_predictive(phi, mean, cov, noise_variance, normal_draws):
     m = phi @ mean.T
     v = _quad(cov, phi) + noise_variance
     return jnp.mean(jax.nn.softmax(m[None] + jnp.sqrt(v)[None] * normal_draws, axis=-1), axis=0)
-
-
-def linearized_moments(posterior: LA.LastLayerPosterior, phi) -> tuple[np.ndarray, np.ndarray]:
-    """The moments of :func:`bayeskit.bll.laplace.linearized_predictive` (f mean (n, K), covariance
-    (n, K, K)) by two matrix products: T = phi Sigma (as (n, K, D, K)), then f_cov[n] = T[n] . phi[n].
-    Same numbers; about ten times faster on the explorer's 4800 evaluation points."""
-    phi = np.asarray(phi, dtype=np.float64)
-    D, K = posterior.mean.shape
-    T = (phi @ posterior.cov.reshape(D, K * D * K)).reshape(-1, K, D, K)
-    f_cov = np.einsum("nkel,ne->nkl", T, phi, optimize=True)
-    return phi @ posterior.mean, 0.5 * (f_cov + np.swapaxes(f_cov, 1, 2))
 
 
 def load_head(head: nnx.Module, gaussian: GaussianHead, noise_std: float) -> nnx.Module:
@@ -840,7 +828,7 @@ class LastLayerExplorer(BatchedRefresh):
             alpha = d / (2.0 * c["prior_scale"].value)
             posterior = LA.classification_posterior(LA.with_bias(trained.phi_train), split.y_train,
                                                     trained.last_layer, alpha)
-            f_mean, f_cov = linearized_moments(posterior, LA.with_bias(trained.phi_eval))
+            f_mean, f_cov = LA.linearized_predictive(posterior, LA.with_bias(trained.phi_eval))
             return LA.probit_softmax(f_mean, f_cov)
         return trained.probs
 

@@ -308,3 +308,17 @@ def test_errors_name_the_problem(map_regression, moons):
     other._arch = dataclasses.replace(map_regression._arch, width=8)
     with pytest.raises(ValueError, match="architecture"):
         B.DeepEnsemble.from_members([map_regression, other])
+
+
+def test_linearized_predictive_equals_the_jacobian_form():
+    """f = W^T phi with vec(W) ~ N(m, Sigma): Cov f = J Sigma J^T, J = phi^T kron I_K (row-major vec)."""
+    rng = np.random.default_rng(3)
+    D, K = 7, 3
+    A = rng.normal(size=(D * K, D * K))
+    posterior = LA.LastLayerPosterior(rng.normal(size=(D, K)), A @ A.T + np.eye(D * K), 1.0, 0.0)
+    phi = rng.normal(size=(40, D))
+    mean, cov = LA.linearized_predictive(posterior, phi)
+    for n in (0, 17, 39):
+        J = np.kron(phi[n][None, :], np.eye(K))  # (K, D K): J[k, d K + k'] = phi_d [k = k']
+        np.testing.assert_allclose(cov[n], J @ posterior.cov @ J.T, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(mean[n], J @ posterior.mean.reshape(-1), rtol=1e-12, atol=1e-12)

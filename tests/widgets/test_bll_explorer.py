@@ -21,14 +21,12 @@ from bayeskit.widgets.bll_explorer import (
     _disc_head_optimum,
     _disc_predictive,
     baseline,
-    linearized_moments,
     load_head,
     training_key,
 )
 from flax import nnx
 
 from bayeskit.bll import VBLLDiscClassification, VBLLRegression
-from bayeskit.bll import laplace as LA
 from bayeskit.bll import metrics as M
 
 STEPS = 40
@@ -221,15 +219,3 @@ def test_retrain_trains_the_current_method_again_with_a_new_seed(gap):
     assert gap.state["retrains"] == 0  # the other methods keep their networks
     gap.set(method="VBLL")
     assert gap.state["retrains"] == 1
-
-
-def test_fast_linearized_moments_equal_the_library():
-    rng = np.random.default_rng(3)
-    D, K = 7, 3
-    A = rng.normal(size=(D * K, D * K))
-    posterior = LA.LastLayerPosterior(rng.normal(size=(D, K)), A @ A.T + np.eye(D * K), 1.0, 0.0)
-    phi = rng.normal(size=(40, D))
-    mean, cov = linearized_moments(posterior, phi)
-    ref_mean, ref_cov = LA.linearized_predictive(posterior, phi)
-    np.testing.assert_allclose(mean, ref_mean, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(cov, ref_cov, rtol=1e-10, atol=1e-10)
