@@ -1,7 +1,10 @@
 """bayeskit: exact, readable, tested reference implementations of Bayesian machine learning.
 
-Importing bayeskit enables float64 in JAX (see :mod:`bayeskit._config`). Subpackages:
-``bayeskit.kernels``, ``bayeskit.gp``, ``bayeskit.plot``, ``bayeskit.data``; the Jupyter
+Importing bayeskit enables float64 in JAX (see :mod:`bayeskit._config`). Subpackages, one per
+method family: ``bayeskit.kernels`` and ``bayeskit.gp`` (Gaussian processes), ``bayeskit.bo``
+(Bayesian optimisation), ``bayeskit.filters`` (Kalman and discriminative filters),
+``bayeskit.vae`` and ``bayeskit.flows`` (VAEs and normalizing flows), ``bayeskit.bll`` (Bayesian
+last layers); shared: ``bayeskit.plot``, ``bayeskit.data``, ``bayeskit.linalg``. The Jupyter
 explorers live in ``bayeskit.widgets`` (imported separately: the maths never imports UI code).
 """
 

@@ -8,6 +8,10 @@ Small public-domain files ship inside the package (``data/*.csv``, provenance an
 * :func:`toy_gap`: a 1-D regression set with a gap in the inputs, for in-between uncertainty.
 * :func:`load_flint`: motor-cortex spike features and hand velocity (downloaded with a checksum,
   never shipped), the neural-decoding set of the discriminative Kalman filter.
+* :func:`load_digits`: the 1797 8x8 handwritten digits bundled with scikit-learn (shipped as
+  ``digits.csv.gz``; scikit-learn is not needed), for VAEs that train in seconds on a CPU.
+* :func:`load_mnist`: MNIST or Fashion-MNIST (downloaded with checksums, never shipped), read by
+  :func:`read_idx`, a reader for the IDX file format (:mod:`bayeskit.data.mnist`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_co2", "load_flint", "load_nile", "toy_gap", "data_path"]
+from .mnist import FASHION_CLASSES, ImageDataset, load_mnist, read_idx
+
+__all__ = [
+    "Dataset",
+    "FASHION_CLASSES",
+    "ImageDataset",
+    "data_path",
+    "load_co2",
+    "load_digits",
+    "load_flint",
+    "load_mnist",
+    "load_nile",
+    "read_idx",
+    "toy_gap",
+]
+
+# SHA-256 of the shipped data/digits.csv.gz (also in data/README.md; tests check it)
+DIGITS_SHA256 = "ad8bdbd5ae0e92f68033108f331b6fae4be0990d250e01d6b959a6bb81e7832c"
 
 
 class Dataset(NamedTuple):
@@ -57,6 +78,25 @@ def load_nile() -> Dataset:
     """
     table = np.loadtxt(data_path("nile.csv"), delimiter=",", skiprows=1)
     return Dataset(table[:, :1], table[:, 1], "Nile annual flow at Aswan (1e8 m^3), 1871-1970")
+
+
+def load_digits(*, scaled: bool = True) -> Dataset:
+    """The 8x8 handwritten digits: X (1797, 64) pixel intensities, y (1797,) int64 labels 0-9.
+
+    The copy scikit-learn bundles (``sklearn.datasets.load_digits``, same rows in the same
+    order): the test set of the UCI *Optical Recognition of Handwritten Digits* data (E.
+    Alpaydin and C. Kaynak, 1998), each 32x32 bitmap reduced to an 8x8 grid of counts of "on"
+    pixels in 4x4 blocks (integers 0-16). ``scaled=True`` (default) divides by 16, giving
+    float64 values in [0, 1] (what a Bernoulli VAE decoder models); ``scaled=False`` returns
+    the counts. Images: ``X.reshape(-1, 8, 8)``. Shipped as ``digits.csv.gz`` (provenance in
+    ``data/README.md``); reading it does not need scikit-learn.
+    """
+    table = np.loadtxt(data_path("digits.csv.gz"), delimiter=",", skiprows=1, dtype=np.int64)
+    X = table[:, :64].astype(np.float64)
+    if scaled:
+        X = X / 16.0
+    unit = "in [0, 1] (counts / 16)" if scaled else "counts 0-16"
+    return Dataset(X, table[:, 64], f"8x8 handwritten digits (UCI / scikit-learn), 1797 images, pixels {unit}")
 
 
 def load_flint(data_dir=None) -> Dataset:

@@ -14,6 +14,7 @@ from .bll_explorer import LastLayerCanvas, LastLayerExplorer
 from .bo_explorer import BOCanvas, BOExplorer
 from .filter_explorer import FilterCanvas, FilterExplorer
 from .gp_explorer import GPCanvas, GPExplorer, posterior_on_grid
+from .vae_explorer import FlowCanvas, LatentCanvas, LatentExplorer
 
 __all__ = ["GPExplorer", "GPCanvas", "posterior_on_grid", "FilterExplorer", "FilterCanvas", "BOExplorer", "BOCanvas",
-           "LastLayerExplorer", "LastLayerCanvas"]
+           "LastLayerExplorer", "LastLayerCanvas", "LatentExplorer", "LatentCanvas", "FlowCanvas"]
