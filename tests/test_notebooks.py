@@ -220,6 +220,20 @@ def test_index_lists_every_notebook_and_the_notation_page():
     assert (NOTEBOOK_DIR / "notation.md").exists()
 
 
+def test_index_runtime_table_matches_each_notebooks_header():
+    """The index's Runtimes table says what each notebook's own Runtime line says."""
+    nb = nbformat.read(NOTEBOOK_DIR / "00_index.ipynb", as_version=4)
+    text = "\n".join(_source(c) for c in nb.cells if c.cell_type == "markdown")
+    table = dict(re.findall(r"^\| \[\w+\]\((\S+\.ipynb)\) \| (about \d+ s \| \d+ s) \|$", text, flags=re.M))
+    for path in NOTEBOOKS:
+        if _is_index(path):
+            continue
+        stated = stated_runtimes(path)
+        expected = f"about {int(stated['full'])} s | {int(stated['fast'])} s"
+        assert table.get(path.name) == expected, (
+            f"00_index.ipynb's Runtimes row for {path.name} is {table.get(path.name)!r}; its header says {expected!r}")
+
+
 def test_doctor_prints_one_line_with_float64_on():
     code = (
         "import contextlib, io, json, bayeskit\n"

@@ -15,6 +15,7 @@ Screenshots: ``test-artifacts/tour-<family>.png`` (the whole page) and
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -33,14 +34,21 @@ class Stop(NamedTuple):
     link_text: str  # the link in 00_index.ipynb, as rendered
     notebook: str
     canvas: str  # CSS selector of the explorer's canvas
-    slider: str  # description of a slider to move by keyboard
+    slider: str | None  # description of a slider to move by keyboard ...
+    button: str | None = None  # ... or the name of a button to press with the keyboard
 
 
 TOUR = [
     Stop("gp", "GP basics: a distribution over functions", "01a_gp_basics.ipynb",
          "canvas.bayeskit-gp-canvas", "lengthscale"),
+    Stop("bo", "Bayesian optimisation 1: acquisition functions side by side", "02a_bo_acquisitions.ipynb",
+         "canvas.bayeskit-bo-canvas", None, "Step"),
     Stop("filters", "Kalman filtering 2: nonlinear models, EKF, UKF and the particle filter",
          "03b_nonlinear_filters.ipynb", "canvas.bayeskit-filter-canvas", "missing"),
+    Stop("vae", "VAEs 2: a VAE on handwritten digits", "04b_vae_digits.ipynb",
+         "canvas.bayeskit-vae-latent", "z1"),
+    Stop("bll", "Bayesian last layers 2: variational Bayesian last layers for regression",
+         "05b_vbll_regression.ipynb", "canvas.bayeskit-bll-canvas", "prior scale"),
 ]
 
 
@@ -92,9 +100,15 @@ def test_learner_tour(lab_page, jupyter_lab):
         lab.page.locator(selector).first.scroll_into_view_if_needed()
         wait_painted_after(lab, selector, 0)
         before = canvas_snapshot(lab, selector)
-        handle = lab.slider_handle(stop.slider)
-        handle.focus()
-        handle.press("ArrowRight")
+        if stop.slider:
+            handle = lab.slider_handle(stop.slider)
+            handle.focus()
+            handle.press("ArrowRight")
+        else:
+            panel = lab.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+            button = panel.get_by_role("button", name=re.compile(rf"\b{re.escape(stop.button)}$")).first
+            button.focus()
+            button.press("Enter")
         wait_painted_after(lab, selector, before["seq"])
         after = canvas_snapshot(lab, selector)
         assert after["pixels"] != before["pixels"], f"{stop.notebook}: the explorer did not repaint"
