@@ -231,7 +231,8 @@ def test_index_runtime_table_matches_each_notebooks_header():
         stated = stated_runtimes(path)
         expected = f"about {int(stated['full'])} s | {int(stated['fast'])} s"
         assert table.get(path.name) == expected, (
-            f"00_index.ipynb's Runtimes row for {path.name} is {table.get(path.name)!r}; its header says {expected!r}")
+            f"00_index.ipynb's Runtimes row for {path.name} is {table.get(path.name)!r}; its header says {expected!r} "
+            "(python tools/runtime_report.py --write-index rewrites the table)")
 
 
 def test_doctor_prints_one_line_with_float64_on():

@@ -8,6 +8,7 @@ reports wall time, peak resident memory of the kernel and whether the stated run
     python tools/runtime_report.py                      # full mode, every notebook, this environment
     python tools/runtime_report.py --mode fast 01a 03b  # fast mode, notebooks whose names start so
     python tools/runtime_report.py --binder --mode fast # build binder/ from scratch and run the series there
+    python tools/runtime_report.py --write-index        # copy the stated runtimes into the index's table
 
 ``--binder`` builds the environment Binder would (``tools/binder_env.py``: the runtime.txt Python,
 the pinned requirements, the wheel from postBuild) in a temporary folder and executes the
@@ -61,6 +62,23 @@ def stated_runtimes(notebook: Path) -> dict[str, float | None]:
     return {"full": None, "fast": None}
 
 
+def write_index_table(index: Path = ROOT / "notebooks" / "00_index.ipynb") -> None:
+    """Rewrite the Runtimes table of the index from each notebook's stated runtimes."""
+    nb = nbformat.read(index, as_version=4)
+    rows = ["| notebook | full mode (2-core CPU) | fast mode |", "|---|---|---|"]
+    full = fast = 0.0
+    for path in sorted(index.parent.glob("0[1-9]*.ipynb")):
+        stated = stated_runtimes(path)
+        full, fast = full + (stated["full"] or 0), fast + (stated["fast"] or 0)
+        rows.append(f"| [{path.stem[:3]}]({path.name}) | about {int(stated['full'])} s | {int(stated['fast'])} s |")
+    cell = next(c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Runtimes"))
+    head = cell.source.split("| notebook |")[0]
+    head = re.sub(r"about \d+ minutes in full mode and \d+ in fast mode",
+                  f"about {round(full / 60)} minutes in full mode and {round(fast / 60)} in fast mode", head)
+    cell.source = head + "\n".join(rows) + "\n"
+    nbformat.write(nb, index)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="notebook name prefixes (default: all)")
@@ -70,7 +88,12 @@ def main(argv=None) -> int:
                         help="a notebook is over when it takes longer than this times its stated runtime")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook")
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "runtime-report")
+    parser.add_argument("--write-index", action="store_true",
+                        help="only rewrite the Runtimes table of notebooks/00_index.ipynb from the notebooks' headers")
     args = parser.parse_args(argv)
+    if args.write_index:
+        write_index_table()
+        return 0
 
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.names:
