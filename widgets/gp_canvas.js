@@ -1,6 +1,7 @@
 // Front end of bayeskit.widgets.GPCanvas: paints a GP posterior on a <canvas>.
 //
-// floats(), ticks() and attachPainter() (repaint per frame, echo `painted = seq`) come from
+// floats(), attachPainter() (repaint per frame, echo `painted = seq`) and the drawing helpers
+// (setupCanvas, drawAxes, drawBand, drawPolyline, drawMarker, drawLegend, ...) come from
 // canvas_common.js, which widgets/_base.py prepends to this module.
 
 // Okabe-Ito colours with the meanings bayeskit.plot gives them (colour-blind safe); greys for ink.
@@ -18,7 +19,10 @@ const COLORS = {
 const MARGIN = { left: 52, right: 14, top: 26, bottom: 40 };
 const LEGEND_ROW = 18;
 
-function legendEntries(model, hasSamples, hasPresets, hasAdded) {
+// markers: presets are dots (radius 4) with a white rim, added points bold crosses (radius 5)
+const MARKS = { outline: 1, crossWidth: 2.5 };
+
+function gpLegend(model, hasSamples, hasPresets, hasAdded) {
   const labels = model.get("labels") || {};
   const entries = [
     { kind: "band", color: COLORS.bandY, label: labels.band_y },
@@ -26,49 +30,13 @@ function legendEntries(model, hasSamples, hasPresets, hasAdded) {
     { kind: "line", color: COLORS.mean, label: labels.mean, width: 2.5 },
   ];
   if (hasSamples) entries.push({ kind: "line", color: COLORS.samples[0], label: labels.samples, width: 1 });
-  if (hasPresets) entries.push({ kind: "dot", color: COLORS.presets, label: labels.presets });
-  if (hasAdded) entries.push({ kind: "cross", color: COLORS.added, label: labels.added });
+  if (hasPresets) entries.push({ kind: "points", marker: "dot", size: 4, color: COLORS.presets, label: labels.presets });
+  if (hasAdded) entries.push({ kind: "points", marker: "cross", size: 5, color: COLORS.added, label: labels.added });
   return entries.filter((e) => e.label);
 }
 
-function drawMarker(ctx, kind, x, y, color) {
-  ctx.save();
-  if (kind === "dot") {
-    ctx.fillStyle = color;
-    ctx.strokeStyle = "white";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    ctx.arc(x, y, 4, 0, 2 * Math.PI);
-    ctx.fill();
-    ctx.stroke();
-  } else {
-    ctx.strokeStyle = color;
-    ctx.lineWidth = 2.5;
-    ctx.beginPath();
-    ctx.moveTo(x - 5, y - 5);
-    ctx.lineTo(x + 5, y + 5);
-    ctx.moveTo(x - 5, y + 5);
-    ctx.lineTo(x + 5, y - 5);
-    ctx.stroke();
-  }
-  ctx.restore();
-}
-
 function paint(model, canvas, frame) {
-  const W = model.get("width");
-  const H = model.get("height");
-  const dpr = window.devicePixelRatio || 1;
-  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
-    canvas.width = Math.round(W * dpr);
-    canvas.height = Math.round(H * dpr);
-    canvas.style.width = `${W}px`;
-    canvas.style.height = `${H}px`;
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, W, H);
-  ctx.fillStyle = "white";
-  ctx.fillRect(0, 0, W, H);
+  const { ctx, W, H } = setupCanvas(model, canvas);
 
   const xg = floats(model.get("x_grid"));
   const mean = floats(model.get("mean"));
@@ -82,10 +50,10 @@ function paint(model, canvas, frame) {
   const yp = floats(model.get("y_presets"));
   const xa = floats(model.get("x_added"));
   const ya = floats(model.get("y_added"));
-  const [x0, x1] = model.get("x_range");
-  const [y0, y1] = model.get("y_range");
+  const xr = model.get("x_range");
+  const yr = model.get("y_range");
 
-  const entries = legendEntries(model, nSamples > 0, xp.length > 0, xa.length > 0);
+  const entries = gpLegend(model, nSamples > 0, xp.length > 0, xa.length > 0);
   const legendRows = Math.ceil(entries.length / 2);
   const plot = {
     left: MARGIN.left,
@@ -94,115 +62,33 @@ function paint(model, canvas, frame) {
     height: H - MARGIN.top - MARGIN.bottom - legendRows * LEGEND_ROW - 6,
   };
   frame.plot = plot; // for click -> data coordinates
-  const sx = (x) => plot.left + ((x - x0) / (x1 - x0)) * plot.width;
-  const sy = (y) => plot.top + ((y1 - y) / (y1 - y0)) * plot.height;
+  const { sx, sy } = scales(plot, xr, yr);
 
-  // grid, ticks and axis labels
-  ctx.font = "11px sans-serif";
-  ctx.fillStyle = COLORS.text;
-  ctx.strokeStyle = COLORS.grid;
-  ctx.lineWidth = 1;
-  ctx.textAlign = "center";
-  ctx.textBaseline = "top";
-  for (const v of ticks(x0, x1, 10)) {
-    const px = sx(v);
-    ctx.beginPath();
-    ctx.moveTo(px, plot.top);
-    ctx.lineTo(px, plot.top + plot.height);
-    ctx.stroke();
-    ctx.fillText(String(+v.toFixed(6)), px, plot.top + plot.height + 4);
-  }
-  ctx.textAlign = "right";
-  ctx.textBaseline = "middle";
-  for (const v of ticks(y0, y1, 6)) {
-    const py = sy(v);
-    ctx.beginPath();
-    ctx.moveTo(plot.left, py);
-    ctx.lineTo(plot.left + plot.width, py);
-    ctx.stroke();
-    ctx.fillText(String(+v.toFixed(6)), plot.left - 5, py);
-  }
-  ctx.textAlign = "center";
-  ctx.textBaseline = "top";
-  ctx.fillText("x", plot.left + plot.width / 2, plot.top + plot.height + 18);
-  ctx.save();
-  ctx.translate(12, plot.top + plot.height / 2);
-  ctx.rotate(-Math.PI / 2);
-  ctx.textBaseline = "middle";
-  ctx.fillText("f(x), y", 0, 0);
-  ctx.restore();
-
+  drawAxes(ctx, plot, sx, sy, xr, yr, {
+    xTicks: 10, yTicks: 6, xGap: 4, xlabel: "x", ylabel: "f(x), y", xlabelGap: 18, ylabelX: 12,
+  });
   // caption: kernel and log marginal likelihood
-  ctx.font = "12px sans-serif";
-  ctx.textAlign = "left";
-  ctx.textBaseline = "middle";
-  ctx.fillText(model.get("caption") || "", plot.left, MARGIN.top / 2);
+  drawCaption(ctx, model.get("caption"), plot.left, MARGIN.top / 2);
 
   // everything data-dependent is clipped to the plot area
-  ctx.save();
-  ctx.beginPath();
-  ctx.rect(plot.left, plot.top, plot.width, plot.height);
-  ctx.clip();
-  const band = (lower, upper, color) => {
-    const n = Math.min(xg.length, lower.length, upper.length);
-    if (n < 2) return;
-    ctx.fillStyle = color;
-    ctx.beginPath();
-    ctx.moveTo(sx(xg[0]), sy(upper[0]));
-    for (let i = 1; i < n; i++) ctx.lineTo(sx(xg[i]), sy(upper[i]));
-    for (let i = n - 1; i >= 0; i--) ctx.lineTo(sx(xg[i]), sy(lower[i]));
-    ctx.closePath();
-    ctx.fill();
-  };
-  const line = (ys, offset, color, width) => {
-    const n = Math.min(xg.length, ys.length - offset);
-    if (n < 2) return;
-    ctx.strokeStyle = color;
-    ctx.lineWidth = width;
-    ctx.beginPath();
-    ctx.moveTo(sx(xg[0]), sy(ys[offset]));
-    for (let i = 1; i < n; i++) ctx.lineTo(sx(xg[i]), sy(ys[offset + i]));
-    ctx.stroke();
-  };
-  band(lowerY, upperY, COLORS.bandY);
-  band(lowerF, upperF, COLORS.bandF);
-  for (let s = 0; s < nSamples; s++) {
-    line(samples, s * xg.length, COLORS.samples[s % COLORS.samples.length], 1);
-  }
-  line(mean, 0, COLORS.mean, 2.5);
-  for (let i = 0; i < Math.min(xp.length, yp.length); i++) drawMarker(ctx, "dot", sx(xp[i]), sy(yp[i]), COLORS.presets);
-  for (let i = 0; i < Math.min(xa.length, ya.length); i++) drawMarker(ctx, "cross", sx(xa[i]), sy(ya[i]), COLORS.added);
-  ctx.restore();
-
-  // axes box
-  ctx.strokeStyle = COLORS.axis;
-  ctx.lineWidth = 1;
-  ctx.strokeRect(plot.left, plot.top, plot.width, plot.height);
+  clipTo(ctx, plot, () => {
+    drawBand(ctx, xg, lowerY, upperY, sx, sy, COLORS.bandY);
+    drawBand(ctx, xg, lowerF, upperF, sx, sy, COLORS.bandF);
+    for (let s = 0; s < nSamples; s++) {
+      const ys = samples.subarray(s * xg.length, (s + 1) * xg.length);
+      drawPolyline(ctx, xg, ys, sx, sy, COLORS.samples[s % COLORS.samples.length], 1);
+    }
+    drawPolyline(ctx, xg, mean, sx, sy, COLORS.mean, 2.5);
+    eachPoint(xp, yp, sx, sy, (px, py) => drawMarker(ctx, "dot", px, py, COLORS.presets, 4, MARKS));
+    eachPoint(xa, ya, sx, sy, (px, py) => drawMarker(ctx, "cross", px, py, COLORS.added, 5, MARKS));
+  });
+  frameBox(ctx, plot);
 
   // legend below the plot, two columns, so it never hides data
-  ctx.font = "11px sans-serif";
-  ctx.textAlign = "left";
-  ctx.textBaseline = "middle";
-  const legendTop = plot.top + plot.height + 34;
   const colWidth = (W - MARGIN.left) / 2;
-  entries.forEach((e, i) => {
-    const x = MARGIN.left + (i % 2) * colWidth;
-    const y = legendTop + Math.floor(i / 2) * LEGEND_ROW;
-    if (e.kind === "band") {
-      ctx.fillStyle = e.color;
-      ctx.fillRect(x, y - 6, 22, 12);
-    } else if (e.kind === "line") {
-      ctx.strokeStyle = e.color;
-      ctx.lineWidth = e.width;
-      ctx.beginPath();
-      ctx.moveTo(x, y);
-      ctx.lineTo(x + 22, y);
-      ctx.stroke();
-    } else {
-      drawMarker(ctx, e.kind, x + 11, y, e.color);
-    }
-    ctx.fillStyle = COLORS.text;
-    ctx.fillText(e.label, x + 28, y, colWidth - 34);
+  drawLegend(ctx, entries, {
+    left: MARGIN.left, top: plot.top + plot.height + 34, columns: 2, colWidth, row: LEGEND_ROW,
+    labelWidth: colWidth - 34, markerStyle: MARKS,
   });
 }
 
