@@ -63,7 +63,8 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bayeskit widgets data tests benchmarks
 
-BENCHMARKS := benchmarks/gp.py benchmarks/filters.py benchmarks/explorer_latency.py
+BENCHMARKS := benchmarks/gp.py benchmarks/filters.py benchmarks/bo.py benchmarks/vae.py benchmarks/bll.py \
+              benchmarks/explorer_latency.py benchmarks/device.py
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHMARKS); do $(PY) $$b; done
