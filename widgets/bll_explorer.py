@@ -51,12 +51,10 @@ import functools
 import math
 import threading
 import time
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import anywidget
 import ipywidgets as w
 import jax
 import jax.numpy as jnp
@@ -74,7 +72,19 @@ from bayeskit.bll import laplace as LA
 from bayeskit.bll import metrics as M
 from bayeskit.plot import ACCENT, MEAN, PALETTE, PRIOR, SAMPLES, TRUTH
 
-from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
+from ._base import (
+    Explorer,
+    SpecCanvas,
+    canonical_choice,
+    canvas_module,
+    explorer_view,
+    help_panel,
+    is_integer,
+    log_sliders,
+    positive_in_range,
+    record_time,
+    single_threaded_blas,
+)
 
 __all__ = [
     "LastLayerExplorer",
@@ -409,7 +419,7 @@ def _train(data: _Data, width: int, method: str, steps: int, seed: int) -> _Trai
 # ---------------------------------------------------------------------------------------------
 # Draw: an anywidget canvas
 # ---------------------------------------------------------------------------------------------
-class LastLayerCanvas(anywidget.AnyWidget):
+class LastLayerCanvas(SpecCanvas):
     """The plot: a <canvas> painted in the browser by ``bll_canvas.js``.
 
     ``spec`` (JSON) lists the panels (pixel box, ranges, labels) and their layers (``heatmap``,
@@ -421,26 +431,14 @@ class LastLayerCanvas(anywidget.AnyWidget):
     _esm = canvas_module("bll_canvas.js")
     _css = Path(__file__).with_name("bll_canvas.css")
 
-    spec = t.Dict().tag(sync=True)
-    arrays = t.Dict(value_trait=t.Bytes()).tag(sync=True)
     width = t.Int(WIDTH).tag(sync=True)
     height = t.Int(HEIGHT).tag(sync=True)
-    seq = t.Int(0).tag(sync=True)
-    painted = t.Int(0).tag(sync=True)
-
-    def array(self, name: str) -> np.ndarray:
-        """The float32 array ``name`` as the browser draws it."""
-        return np.frombuffer(self.arrays[name], dtype=np.float32)
-
-    def layers(self) -> list[dict]:
-        """Every layer of every panel of the current picture."""
-        return [layer for panel in self.spec.get("panels", []) for layer in panel["layers"]]
 
 
 # ---------------------------------------------------------------------------------------------
 # The explorer
 # ---------------------------------------------------------------------------------------------
-class LastLayerExplorer(BatchedRefresh):
+class LastLayerExplorer(Explorer):
     """Bayesian last layers vs the baselines, on gap regression and 2-D classification.
 
     ``LastLayerExplorer(**controls)`` starts from :data:`DEFAULTS` updated by ``controls`` (names
@@ -487,13 +485,8 @@ class LastLayerExplorer(BatchedRefresh):
                                                 "deep ensemble of 5 networks"])
         c["width"] = w.ToggleButtons(options=list(WIDTHS), value=values["width"], description="feature width",
                                      style={"description_width": "110px", "button_width": "48px"})
-        for name, (label, (lo, hi), tip) in _LOG_SLIDERS.items():
-            c[name] = w.FloatLogSlider(value=values[name], base=10, min=lo, max=hi, step=0.05, description=label,
-                                       readout_format=".3g", continuous_update=True, tooltip=tip, style=style,
-                                       layout=w.Layout(width="380px"))
-        self.controls = c
-        for widget in c.values():
-            widget.observe(self._on_control, names="value")
+        c.update(log_sliders(_LOG_SLIDERS, values, step=0.05, style=style, width="380px"))
+        self._use_controls(c)
         self.retrain_button = w.Button(description="retrain", icon="refresh",
                                        tooltip="train the current method's network again (new seed)",
                                        layout=w.Layout(width="140px"))
@@ -501,23 +494,16 @@ class LastLayerExplorer(BatchedRefresh):
         self.metrics_label = w.HTML()
         self.note = w.HTML()
         self.status = w.HTML()
-        self.help = w.HTML(WHAT_TO_TRY, layout=w.Layout(max_width="1000px"))
+        self.help = help_panel(WHAT_TO_TRY, "1000px")
         side = w.VBox([c["dataset"], c["method"], c["width"], c["prior_scale"], c["regularization_weight"],
                        c["noise"], self.retrain_button, self.metrics_label, self.note, self.status])
-        self.view = w.VBox([
-            w.HTML("<b>Bayesian last-layer explorer</b> &nbsp; a trained feature network phi(x) with a "
-                   "Bayesian (VBLL, Laplace) or baseline last layer"),
-            side,
-            self.canvas,
-            self.help,
-        ])
+        self.view = explorer_view("Bayesian last-layer explorer",
+                                  "a trained feature network phi(x) with a Bayesian (VBLL, Laplace) or "
+                                  "baseline last layer",
+                                  side, self.canvas, self.help)
         self._warm_up = warm_up
         self._warm_thread: threading.Thread | None = None
         self._refresh()
-
-    # -- display ---------------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -530,21 +516,7 @@ class LastLayerExplorer(BatchedRefresh):
         band per region), ``mean_sd_gap``, ``mean_sd_in``; classification: ``accuracy``, ``nll``,
         ``ece``, ``ood_auroc``), ``train_seconds`` and ``retrains``.
         """
-        out = {name: self.controls[name].value for name in CONTROLS}
-        out.update(self._summary)
-        return types.MappingProxyType(out)
-
-    def set(self, **controls) -> LastLayerExplorer:
-        """Set several controls at once (one redraw); returns self.
-
-        Raises ``ValueError`` naming the control for an unknown name or a bad value; nothing is
-        changed when any value is bad.
-        """
-        values = {name: self._validate(name, value) for name, value in controls.items()}
-        with self._batch():
-            for name, value in values.items():
-                self.controls[name].value = value
-        return self
+        return self._snapshot(CONTROLS, self._summary)
 
     def retrain(self) -> LastLayerExplorer:
         """Train the current method's network again, with a new seed, and redraw."""
@@ -580,14 +552,6 @@ class LastLayerExplorer(BatchedRefresh):
         :class:`~bayeskit.bll.datasets.ClassificationSplit`)."""
         return _dataset(self.controls["dataset"].value, self.seed).split
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Wait until the background training has finished."""
-        thread = self._warm_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
     # -- validation ------------------------------------------------------------------------
     @staticmethod
     def _validate(name: str, value):
@@ -596,31 +560,15 @@ class LastLayerExplorer(BatchedRefresh):
                 return value.replace("_", " ").lower()
             raise ValueError(f"dataset must be one of {DATASETS}; got {value!r}")
         if name == "method":
-            if isinstance(value, str):
-                if value in METHODS:
-                    return value
-                key = "".join(ch for ch in value.lower() if ch.isalnum() or ch == "_")
-                if key in _METHOD_ALIASES:
-                    return _METHOD_ALIASES[key]
-            raise ValueError(f"method must be one of {METHODS}; got {value!r}")
+            return canonical_choice("method", value, METHODS, _METHOD_ALIASES, keep="_")
         if name == "width":
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or int(value) not in WIDTHS:
+            if not is_integer(value) or int(value) not in WIDTHS:
                 raise ValueError(f"width must be one of {WIDTHS}; got {value!r}")
             return int(value)
         if name not in _LOG_SLIDERS:
             raise ValueError(f"unknown control {name!r}; the controls are {CONTROLS}")
-        if isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name} must be a positive number; got {value!r}")
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a positive number; got {value!r}") from None
-        if not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be finite and > 0; got {value!r}")
         lo, hi = (10.0**e for e in _LOG_SLIDERS[name][1])
-        if not lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9):
-            raise ValueError(f"{name} must lie in the slider's range [{lo:g}, {hi:g}]; got {v:g}")
-        return v
+        return positive_in_range(name, value, lo, hi, rel_tol=1e-9)
 
     # -- training cache --------------------------------------------------------------------
     def _key(self, method: str | None = None) -> tuple:
@@ -656,18 +604,11 @@ class LastLayerExplorer(BatchedRefresh):
             for key in keys:
                 self._trained(key)
 
-        # Not a daemon: interpreter shutdown waits for it (killing a thread inside an XLA
-        # compilation at exit crashes the process).
-        self._warm_thread = threading.Thread(target=warm, name="LastLayerExplorer-warm-up", daemon=False)
-        self._warm_thread.start()
+        self._start_warm_thread(warm, "LastLayerExplorer-warm-up")
 
     # -- events ----------------------------------------------------------------------------
     def _on_retrain_clicked(self, button):
-        self.status.value = "training..."
-        try:
-            self.retrain()
-        except Exception as err:  # shown in the widget: a button callback has no other place
-            self.status.value = f"training failed: {type(err).__name__}: {err}"
+        self._report_failure("training", self.retrain, pending="training...")
 
     # -- compute + draw --------------------------------------------------------------------
     def _refresh(self):
@@ -691,20 +632,12 @@ class LastLayerExplorer(BatchedRefresh):
                 self._draw_regression(data, trained)
             else:
                 self._draw_classification(data, trained)
-        seconds = time.perf_counter() - start
-        self.handler_times.append(seconds)
-        del self.handler_times[:-1000]
+        seconds = record_time(self.handler_times, start)
         ignored = [_LOG_SLIDERS[n][0] for n, used in uses.items() if not used]
         self.note.value = (f"<i>{method} ignores: {', '.join(ignored)} (greyed out).</i>" if ignored else "")
         self.status.value = (f"network trained in {trained.info['seconds']:.1f} s" if not cached
                              else f"updated in {1000 * seconds:.0f} ms (frozen features)")
         self._start_warm_up()
-
-    def _push(self, spec: dict, arrays: dict[str, np.ndarray]):
-        with self.canvas.hold_sync():
-            self.canvas.spec = spec
-            self.canvas.arrays = {name: f32_bytes(a) for name, a in arrays.items()}
-            self.canvas.seq = self.canvas.seq + 1
 
     # regression ---------------------------------------------------------------------------
     def _regression_predictive(self, data: _Data, trained: _Trained) -> tuple[np.ndarray, np.ndarray]:
@@ -797,7 +730,7 @@ class LastLayerExplorer(BatchedRefresh):
         caption = (f"{method}, width {self.controls['width'].value}: test NLL {s['nll']:.2f}; inside the ±2 sd band: "
                    f"{s['coverage_in']:.0%} in distribution, {s['coverage_gap']:.0%} in the gap, "
                    f"{s['coverage_tails']:.0%} in the tails (95% if calibrated)")
-        self._push({"caption": caption, "panels": [main, side]}, arrays)
+        self.canvas.push({"caption": caption, "panels": [main, side]}, arrays)
         self.metrics_label.value = (
             f"<b>test NLL</b> {s['nll']:.3f} &nbsp; <b>RMSE</b> (in distribution) {s['rmse']:.3f}<br>"
             f"mean sd: {s['mean_sd_in']:.3f} near the data, {s['mean_sd_gap']:.3f} in the gap")
@@ -888,7 +821,7 @@ class LastLayerExplorer(BatchedRefresh):
         caption = (f"{method}, width {self.controls['width'].value}: test accuracy {s['accuracy']:.1%}, NLL "
                    f"{s['nll']:.3f}, ECE {s['ece']:.3f}; OOD AUROC of the entropy (test vs far probes) "
                    f"{s['ood_auroc']:.2f}")
-        self._push({"caption": caption, "panels": [main, side]}, arrays)
+        self.canvas.push({"caption": caption, "panels": [main, side]}, arrays)
         self.metrics_label.value = (
             f"<b>accuracy</b> {s['accuracy']:.1%} &nbsp; <b>NLL</b> {s['nll']:.3f} &nbsp; <b>ECE</b> {s['ece']:.3f}<br>"
             f"<b>OOD AUROC</b> (entropy, far probes) {s['ood_auroc']:.3f}")

@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import threading
 import time
-import types
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import ipywidgets as w
 import numpy as np
 import traitlets as t
@@ -51,7 +49,16 @@ from bayeskit.bo import ACQUISITIONS, BayesianOptimizer
 from bayeskit.bo.surface import AcquisitionSurface, acquisition_surface, box_grid, simple_regret
 from bayeskit.bo.test_functions import Ackley, Branin, Forrester, Levy, Rosenbrock, TestFunction
 
-from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
+from ._base import (
+    Explorer,
+    SpecCanvas,
+    canvas_module,
+    explorer_view,
+    help_panel,
+    is_integer,
+    one_of,
+    single_threaded_blas,
+)
 
 __all__ = ["BOExplorer", "BOCanvas", "PROBLEMS", "ACQUISITION_LABELS", "MAX_EVALUATIONS"]
 
@@ -135,7 +142,7 @@ acquisition: the acquisition is high in unexplored corners and near the current 
 # ---------------------------------------------------------------------------------------------
 # Draw: an anywidget canvas
 # ---------------------------------------------------------------------------------------------
-class BOCanvas(anywidget.AnyWidget):
+class BOCanvas(SpecCanvas):
     """The plot: a <canvas> painted in the browser by ``bo_canvas.js``.
 
     ``spec`` (JSON) lists panels (position, ranges, axis labels, title) and their layers
@@ -148,20 +155,8 @@ class BOCanvas(anywidget.AnyWidget):
     _esm = canvas_module("bo_canvas.js")
     _css = Path(__file__).with_name("bo_canvas.css")
 
-    spec = t.Dict().tag(sync=True)
-    arrays = t.Dict(value_trait=t.Bytes()).tag(sync=True)
     width = t.Int(600).tag(sync=True)
     height = t.Int(640).tag(sync=True)
-    seq = t.Int(0).tag(sync=True)
-    painted = t.Int(0).tag(sync=True)
-
-    def array(self, name: str) -> np.ndarray:
-        """The float32 array ``name`` as the browser draws it."""
-        return np.frombuffer(self.arrays[name], dtype=np.float32)
-
-    def layers(self) -> list[dict]:
-        """Every layer of every panel of the current picture."""
-        return [layer for panel in self.spec.get("panels", []) for layer in panel["layers"]]
 
 
 def _range(*arrays, pad: float = 0.08):
@@ -175,7 +170,7 @@ def _range(*arrays, pad: float = 0.08):
 # ---------------------------------------------------------------------------------------------
 # The explorer
 # ---------------------------------------------------------------------------------------------
-class BOExplorer(BatchedRefresh):
+class BOExplorer(Explorer):
     """Bayesian optimisation of a 1-D or 2-D test function, step by step, drawn in the browser.
 
     ``BOExplorer(**controls)`` starts from :data:`DEFAULTS` updated by ``controls``:
@@ -234,26 +229,20 @@ class BOExplorer(BatchedRefresh):
         self.reset_button.on_click(self._on_reset_clicked)
         self.summary = w.HTML()
         self.status = w.HTML()
-        self.help = w.HTML(WHAT_TO_TRY, layout=w.Layout(max_width="1100px"))
+        self.help = help_panel(WHAT_TO_TRY, "1100px")
         side = w.VBox([
             c["problem"], c["acquisition"], c["noise"], c["seed"],
             w.HBox([self.step_button, self.reset_button]),
             w.HBox([self.run_button, c["n_run"]]),
             self.summary, self.status,
         ], layout=w.Layout(min_width="290px"))
-        self.view = w.VBox([
-            w.HTML("<b>Bayesian optimisation explorer</b> &nbsp; GP surrogate (Matern 5/2, ML-II) + an "
-                   "acquisition decide where to evaluate next; minimising f"),
-            w.HBox([w.VBox([self.canvas, c["show"]]), side]),
-            self.help,
-        ])
+        self.view = explorer_view("Bayesian optimisation explorer",
+                                  "GP surrogate (Matern 5/2, ML-II) + an acquisition decide where to evaluate "
+                                  "next; minimising f",
+                                  w.HBox([w.VBox([self.canvas, c["show"]]), side]), self.help)
         self._warm_up = warm_up
         self._warm_thread: threading.Thread | None = None
         self._reset()
-
-    # -- display ---------------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -266,10 +255,9 @@ class BOExplorer(BatchedRefresh):
         run is full), ``best_value`` (lowest observation), ``regret`` (simple regret now),
         ``regret_history`` (after each evaluation), ``grid_shape``, ``optimum``, ``full``.
         """
-        out = {name: self.controls[name].value for name in CONTROLS}
         f, opt = self._problem, self._opt
         regret = self._regret()
-        out.update(
+        return self._snapshot(CONTROLS, dict(
             dim=f.dim, bounds=tuple(tuple(float(v) for v in b) for b in f.bounds), noise_std=f.noise_std,
             n_initial=opt.n_initial_points, n_evaluations=len(opt.func_vals),
             x_iters=tuple(tuple(float(v) for v in x) for x in opt.x_iters),
@@ -278,8 +266,7 @@ class BOExplorer(BatchedRefresh):
             best_value=float(np.min(opt.func_vals)), regret=float(regret[-1]),
             regret_history=tuple(float(r) for r in regret), grid_shape=self._grid_shape,
             optimum=float(f.optimum), full=self._next is None,
-        )
-        return types.MappingProxyType(out)
+        ))
 
     @property
     def optimizer(self) -> BayesianOptimizer:
@@ -307,11 +294,7 @@ class BOExplorer(BatchedRefresh):
         Raises ``ValueError`` naming the control for an unknown name or a bad value; nothing is
         changed when any value is bad.
         """
-        values = {name: self._validate(name, value) for name, value in controls.items()}
-        with self._batch():
-            for name, value in values.items():
-                self.controls[name].value = value
-        return self
+        return super().set(**controls)
 
     def step(self, n: int = 1) -> BOExplorer:
         """Take ``n`` BO iterations (each one drawn); stops at ``MAX_EVALUATIONS``. Returns self."""
@@ -333,35 +316,14 @@ class BOExplorer(BatchedRefresh):
         self._reset()
         return self
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Wait until the background compilation of the larger bucket sizes has finished."""
-        thread = self._warm_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
     # -- validation ------------------------------------------------------------------------
     @staticmethod
     def _validate(name: str, value):
-        if name == "problem":
-            if value not in PROBLEMS:
-                raise ValueError(f"problem must be one of {tuple(PROBLEMS)}; got {value!r}")
-            return value
-        if name == "acquisition":
-            if value not in ACQUISITIONS:
-                raise ValueError(f"acquisition must be one of {ACQUISITIONS}; got {value!r}")
-            return value
-        if name == "noise":
-            if value not in NOISE_LEVELS:
-                raise ValueError(f"noise must be one of {tuple(NOISE_LEVELS)}; got {value!r}")
-            return value
-        if name == "show":
-            if value not in SHOW_2D:
-                raise ValueError(f"show must be one of {SHOW_2D}; got {value!r}")
-            return value
+        choices = {"problem": PROBLEMS, "acquisition": ACQUISITIONS, "noise": NOISE_LEVELS, "show": SHOW_2D}
+        if name in choices:
+            return one_of(name, value, choices[name])
         if name in ("seed", "n_run"):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            if not is_integer(value):
                 raise ValueError(f"{name} must be an integer; got {value!r}")
             lo, hi = (0, 2**31 - 1) if name == "seed" else (1, MAX_RUN)
             if not lo <= int(value) <= hi:
@@ -400,9 +362,7 @@ class BOExplorer(BatchedRefresh):
     def _guarded(self, what: str, action):
         self._busy(True)
         try:
-            action()
-        except Exception as err:  # shown in the widget: a button callback has no other place
-            self.status.value = f"{what} failed: {type(err).__name__}: {err}"
+            self._report_failure(what, action)
         finally:
             self._busy(False)
 
@@ -530,10 +490,7 @@ class BOExplorer(BatchedRefresh):
         best = float(np.min(y))
         caption = (f"{f.name}{' (noisy)' if f.noise_std else ''}, {acq}, seed {self.controls['seed'].value}: "
                    f"{n} evaluations, best observed {best:.4g}, log10 regret {log_regret[-1]:.2f}")
-        with self.canvas.hold_sync():
-            self.canvas.spec = {"caption": caption, "panels": panels, "legend_columns": 2}
-            self.canvas.arrays = {name: f32_bytes(a) for name, a in arrays.items()}
-            self.canvas.seq = self.canvas.seq + 1
+        self.canvas.push({"caption": caption, "panels": panels, "legend_columns": 2}, arrays)
         nxt_text = "none (the run is full)" if nxt is None else "(" + ", ".join(f"{v:.4g}" for v in nxt) + ")"
         self.summary.value = (
             f"<b>{n}</b> evaluations ({n0} initial)<br>best observed f: <b>{best:.5g}</b> "
@@ -660,10 +617,7 @@ class BOExplorer(BatchedRefresh):
                     x_next = dummy.ask()
                     acquisition_surface(dummy, np.vstack([grid, x_next[None, :]]))
 
-        # Not a daemon: interpreter shutdown waits for it, as killing a thread inside an XLA
-        # compilation at exit crashes the process (a segmentation fault).
-        self._warm_thread = threading.Thread(target=warm, name="BOExplorer-warm-up", daemon=False)
-        self._warm_thread.start()
+        self._start_warm_thread(warm, "BOExplorer-warm-up")
 
 
 _WARMED: set = set()  # (dim, acquisition, noise-free) compiled (or being compiled) in this process

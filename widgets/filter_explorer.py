@@ -49,12 +49,10 @@ import contextlib
 import math
 import threading
 import time
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import anywidget
 import ipywidgets as w
 import jax
 import jax.numpy as jnp
@@ -67,7 +65,19 @@ from bayeskit.filters import kalman as _kalman
 from bayeskit.filters import nonlinear as _nonlinear
 from bayeskit.plot import MEAN, PALETTE
 
-from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
+from ._base import (
+    Explorer,
+    SpecCanvas,
+    canonical_choice,
+    canvas_module,
+    explorer_view,
+    help_panel,
+    is_integer,
+    log_sliders,
+    one_of,
+    record_time,
+    single_threaded_blas,
+)
 
 __all__ = [
     "FilterExplorer",
@@ -433,7 +443,7 @@ def _rmse(truth: np.ndarray, estimate: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-class FilterCanvas(anywidget.AnyWidget):
+class FilterCanvas(SpecCanvas):
     """The plot: a <canvas> painted in the browser by ``filter_canvas.js``.
 
     ``spec`` (JSON) lists panels (ranges, axis labels, title) and their layers (``line``,
@@ -445,20 +455,8 @@ class FilterCanvas(anywidget.AnyWidget):
     _esm = canvas_module("filter_canvas.js")
     _css = Path(__file__).with_name("filter_canvas.css")
 
-    spec = t.Dict().tag(sync=True)
-    arrays = t.Dict(value_trait=t.Bytes()).tag(sync=True)
     width = t.Int(700).tag(sync=True)
     height = t.Int(680).tag(sync=True)
-    seq = t.Int(0).tag(sync=True)
-    painted = t.Int(0).tag(sync=True)
-
-    def array(self, name: str) -> np.ndarray:
-        """The float32 array ``name`` as the browser draws it."""
-        return np.frombuffer(self.arrays[name], dtype=np.float32)
-
-    def layers(self) -> list[dict]:
-        """Every layer of every panel of the current picture."""
-        return [layer for panel in self.spec.get("panels", []) for layer in panel["layers"]]
 
 
 def _range(*arrays, pad: float = 0.06, minimum: float = 1.0):
@@ -474,7 +472,7 @@ def _range(*arrays, pad: float = 0.06, minimum: float = 1.0):
 # ---------------------------------------------------------------------------------------------
 # The explorer
 # ---------------------------------------------------------------------------------------------
-class FilterExplorer(BatchedRefresh):
+class FilterExplorer(Explorer):
     """Filters on simulated data: tracking (KF / EKF / UKF / PF, filter or smoother) and neural
     decoding (DKF vs a Kalman filter) with one canvas drawn in the browser.
 
@@ -509,10 +507,7 @@ class FilterExplorer(BatchedRefresh):
                                         style={"description_width": "120px", "button_width": "80px"},
                                         tooltips=["p(x_t | y_0..t): past and present data",
                                                   "p(x_t | y_0..T-1): all data (RTS smoother; KF only)"])
-        for name, (label, (lo, hi), tip) in _LOG_SLIDERS.items():
-            c[name] = w.FloatLogSlider(value=values[name], base=10, min=lo, max=hi, step=0.05, description=label,
-                                       readout_format=".3g", style=style, layout=layout, tooltip=tip,
-                                       continuous_update=True)
+        c.update(log_sliders(_LOG_SLIDERS, values, step=0.05, style=style, width="360px"))
         c["missing"] = w.FloatSlider(value=values["missing"], min=0.0, max=0.9, step=0.05, description="missing",
                                      readout_format=".2f", style=style, layout=layout,
                                      tooltip="fraction of time steps whose observation is missing")
@@ -524,9 +519,7 @@ class FilterExplorer(BatchedRefresh):
         c["n_neurons"] = w.SelectionSlider(options=list(NEURON_CHOICES), value=values["n_neurons"],
                                            description="neurons", style=style, layout=layout,
                                            continuous_update=True)
-        self.controls = c
-        for widget in c.values():
-            widget.observe(self._on_control, names="value")
+        self._use_controls(c)
         self.resample_button = w.Button(description="resample data", icon="refresh",
                                         tooltip="a new seed: new random numbers for the simulation",
                                         layout=w.Layout(width="150px"))
@@ -534,28 +527,22 @@ class FilterExplorer(BatchedRefresh):
         self.note = w.HTML()
         self.rmse_label = w.HTML()
         self.status = w.HTML()
-        self.help = w.HTML(WHAT_TO_TRY, layout=w.Layout(max_width="1080px"))
+        self.help = help_panel(WHAT_TO_TRY, "1080px")
         self._tracking_box = w.VBox([c["method"], c["estimate"], c["process_noise"], c["observation_noise"],
                                      c["missing"], c["nonlinearity"]])
         self._decoding_box = w.VBox([c["n_neurons"]])
         side = w.VBox([c["view"], self._tracking_box, self._decoding_box,
                        w.HBox([c["seed"], self.resample_button]), self.rmse_label, self.note, self.status],
                       layout=w.Layout(min_width="380px"))
-        self.view = w.VBox([
-            w.HTML("<b>Bayesian filtering explorer</b> &nbsp; tracking with KF / EKF / UKF / particle filter; "
-                   "neural decoding with the discriminative Kalman filter"),
-            w.HBox([self.canvas, side]),
-            self.help,
-        ])
+        self.view = explorer_view("Bayesian filtering explorer",
+                                  "tracking with KF / EKF / UKF / particle filter; "
+                                  "neural decoding with the discriminative Kalman filter",
+                                  w.HBox([self.canvas, side]), self.help)
         self._warm_up = warm_up
         self._warm_thread: threading.Thread | None = None
         self._refresh()
         if warm_up:
             self._start_warm_up()
-
-    # -- display ---------------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -569,33 +556,11 @@ class FilterExplorer(BatchedRefresh):
         (divided by the spread of the true velocity), ``n_fallback`` (DKF steps that used the
         robust update).
         """
-        out = {name: self.controls[name].value for name in CONTROLS}
-        out.update(self._summary)
-        return types.MappingProxyType(out)
-
-    def set(self, **controls) -> FilterExplorer:
-        """Set several controls at once (one redraw); returns self.
-
-        Raises ``ValueError`` naming the control for an unknown name or a bad value; nothing is
-        changed when any value is bad.
-        """
-        values = {name: self._validate(name, value) for name, value in controls.items()}
-        with self._batch():
-            for name, value in values.items():
-                self.controls[name].value = value
-        return self
+        return self._snapshot(CONTROLS, self._summary)
 
     def resample(self) -> FilterExplorer:
         """New data: the next seed."""
         return self.set(seed=self.controls["seed"].value + 1)
-
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Wait until the background compilation (and the decoders' fits) have finished."""
-        thread = self._warm_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
 
     def tracking_data(self) -> TrackingData:
         """The simulated tracking data currently shown (states, observations with NaN, observed)."""
@@ -617,25 +582,17 @@ class FilterExplorer(BatchedRefresh):
                 return "decoding"
             raise ValueError(f"view must be one of {VIEWS}; got {value!r}")
         if name == "method":
-            if isinstance(value, str):
-                if value in METHODS:
-                    return value
-                key = "".join(ch for ch in value.lower() if ch.isalnum())
-                if key in _METHOD_ALIASES:
-                    return _METHOD_ALIASES[key]
-            raise ValueError(f"method must be one of {METHODS}; got {value!r}")
+            return canonical_choice("method", value, METHODS, _METHOD_ALIASES)
         if name == "estimate":
-            if value in ESTIMATES:
-                return value
-            raise ValueError(f"estimate must be one of {ESTIMATES}; got {value!r}")
+            return one_of("estimate", value, ESTIMATES)
         if name == "seed":
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            if not is_integer(value):
                 raise ValueError(f"seed must be an integer >= 0; got {value!r}")
             if not 0 <= int(value) < 2**31:
                 raise ValueError(f"seed must be an integer in [0, 2**31); got {value!r}")
             return int(value)
         if name == "n_neurons":
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or int(value) not in NEURON_CHOICES:
+            if not is_integer(value) or int(value) not in NEURON_CHOICES:
                 raise ValueError(f"n_neurons must be one of {NEURON_CHOICES}; got {value!r}")
             return int(value)
         if name not in ("process_noise", "observation_noise", "missing", "nonlinearity"):
@@ -659,10 +616,7 @@ class FilterExplorer(BatchedRefresh):
     # -- events ----------------------------------------------------------------------------
 
     def _on_resample_clicked(self, button):
-        try:
-            self.resample()
-        except Exception as err:  # shown in the widget: a button callback has no other place
-            self.status.value = f"resampling failed: {type(err).__name__}: {err}"
+        self._report_failure("resampling", self.resample)
 
     # -- compute ---------------------------------------------------------------------------
     def _tracking_data(self) -> TrackingData:
@@ -704,14 +658,7 @@ class FilterExplorer(BatchedRefresh):
             self._draw_tracking()
         else:
             self._draw_decoding()
-        self.handler_times.append(time.perf_counter() - start)
-        del self.handler_times[:-1000]
-
-    def _push(self, spec: dict, arrays: dict[str, np.ndarray]):
-        with self.canvas.hold_sync():
-            self.canvas.spec = spec
-            self.canvas.arrays = {name: f32_bytes(a) for name, a in arrays.items()}
-            self.canvas.seq = self.canvas.seq + 1
+        record_time(self.handler_times, start)
 
     def _draw_tracking(self):
         c = self.controls
@@ -778,7 +725,7 @@ class FilterExplorer(BatchedRefresh):
         }
         caption = (f"{METHOD_NAMES[method]}{' + RTS smoother' if smooth else ''}: position RMSE {rmse:.3f} "
                    f"(observations alone {rmse_obs:.3f}); {missing_steps.size} of {T} observations missing")
-        self._push({"caption": caption, "panels": [map_panel, time_panel]}, arrays)
+        self.canvas.push({"caption": caption, "panels": [map_panel, time_panel]}, arrays)
         self.rmse_label.value = (f"<b>position RMSE</b> of the {showing}: {rmse:.3f}<br>"
                                  f"observations alone: {rmse_obs:.3f}")
         notes = []
@@ -848,7 +795,7 @@ class FilterExplorer(BatchedRefresh):
         }
         caption = (f"{n} neurons: velocity RMSE DKF {s['rmse_dkf']:.3f} vs KF {s['rmse_kf']:.3f} "
                    f"(normalised {s['nrmse_dkf']:.2f} vs {s['nrmse_kf']:.2f})")
-        self._push({"caption": caption, "panels": [path_panel, velocity_panel]}, arrays)
+        self.canvas.push({"caption": caption, "panels": [path_panel, velocity_panel]}, arrays)
         self.rmse_label.value = (
             f"<b>velocity RMSE</b> ({n} neurons)<br>DKF: {s['rmse_dkf']:.3f} (normalised {s['nrmse_dkf']:.3f})<br>"
             f"Kalman filter: {s['rmse_kf']:.3f} (normalised {s['nrmse_kf']:.3f})")
@@ -877,7 +824,4 @@ class FilterExplorer(BatchedRefresh):
                     return  # new data: fitted on demand from now on
                 self._decoded(seed, n)
 
-        # Not a daemon: interpreter shutdown waits for it, as killing a thread inside an XLA
-        # compilation at exit crashes the process (a segmentation fault).
-        self._warm_thread = threading.Thread(target=warm, name="FilterExplorer-warm-up", daemon=False)
-        self._warm_thread.start()
+        self._start_warm_thread(warm, "FilterExplorer-warm-up")

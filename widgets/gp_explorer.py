@@ -27,13 +27,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-import types
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import anywidget
 import ipywidgets as w
 import jax
 import jax.numpy as jnp
@@ -54,7 +52,19 @@ from bayeskit.kernels import (
 )
 from bayeskit.linalg import DEFAULT_JITTER_LADDER
 
-from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
+from ._base import (
+    Explorer,
+    ExplorerCanvas,
+    canonical_choice,
+    canvas_module,
+    explorer_view,
+    f32_bytes,
+    help_panel,
+    log_sliders,
+    positive_in_range,
+    record_time,
+    single_threaded_blas,
+)
 
 __all__ = [
     "GPExplorer",
@@ -253,12 +263,7 @@ def _bucket(n: int) -> int:
 def _kernel_name(value) -> str:
     if not isinstance(value, str):
         raise ValueError(f"kernel must be a string, one of {KERNEL_NAMES}; got {value!r}")
-    if value in KERNEL_NAMES:
-        return value
-    key = "".join(ch for ch in value.lower() if ch.isalnum())
-    if key in _ALIASES:
-        return _ALIASES[key]
-    raise ValueError(f"kernel must be one of {KERNEL_NAMES}; got {value!r}")
+    return canonical_choice("kernel", value, KERNEL_NAMES, _ALIASES)
 
 
 
@@ -268,7 +273,7 @@ def _kernel_name(value) -> str:
 # ---------------------------------------------------------------------------------------------
 # Draw: an anywidget canvas
 # ---------------------------------------------------------------------------------------------
-class GPCanvas(anywidget.AnyWidget):
+class GPCanvas(ExplorerCanvas):
     """The plot: a <canvas> painted in the browser by ``gp_canvas.js``.
 
     Array traits are float32 little-endian bytes (decode with :meth:`array`): ``x_grid``,
@@ -300,12 +305,6 @@ class GPCanvas(anywidget.AnyWidget):
     caption = t.Unicode("").tag(sync=True)
     width = t.Int(660).tag(sync=True)
     height = t.Int(440).tag(sync=True)
-    seq = t.Int(0).tag(sync=True)
-    painted = t.Int(0).tag(sync=True)
-
-    def array(self, name: str) -> np.ndarray:
-        """The float32 array held by the bytes trait ``name`` (what the browser draws)."""
-        return np.frombuffer(getattr(self, name), dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +317,7 @@ def _default_presets() -> tuple[np.ndarray, np.ndarray]:
     return x, np.sin(x) + 0.3 * np.cos(2.1 * x) + eps
 
 
-class GPExplorer(BatchedRefresh):
+class GPExplorer(Explorer):
     """Interactive GP regression in one dimension: controls, a live plot, and the LML.
 
     ``GPExplorer()`` shows eight preset points with an RBF kernel. Controls:
@@ -379,21 +378,12 @@ class GPExplorer(BatchedRefresh):
         self.canvas = GPCanvas()
         self.canvas.x_grid = f32_bytes(self._x_grid)
         self.canvas.on_msg(self._on_canvas_message)
-        self.controls: dict[str, w.Widget] = {}
-        self.controls["kernel"] = w.Dropdown(options=KERNEL_NAMES, value=values["kernel"],
-                                             description="kernel")
-        for name, (label, (lo, hi), tooltip) in _SLIDERS.items():
-            self.controls[name] = w.FloatLogSlider(
-                value=values[name], base=10, min=lo, max=hi, step=0.02, description=label,
-                readout_format=".3g", continuous_update=True, tooltip=tooltip,
-                style={"description_width": "80px"}, layout=w.Layout(width="330px"),
-            )
-        self.controls["presets"] = w.Checkbox(value=values["presets"], description="preset points",
-                                              indent=False)
-        self.controls["samples"] = w.Checkbox(value=values["samples"],
-                                              description="posterior samples", indent=False)
-        for control in self.controls.values():
-            control.observe(self._on_control, names="value")
+        c: dict[str, w.Widget] = {}
+        c["kernel"] = w.Dropdown(options=KERNEL_NAMES, value=values["kernel"], description="kernel")
+        c.update(log_sliders(_SLIDERS, values, step=0.02, style={"description_width": "80px"}, width="330px"))
+        c["presets"] = w.Checkbox(value=values["presets"], description="preset points", indent=False)
+        c["samples"] = w.Checkbox(value=values["samples"], description="posterior samples", indent=False)
+        self._use_controls(c)
         self.fit_button = w.Button(description="fit hyperparameters", icon="magic",
                                    tooltip="ML-II: maximise log p(y | X, theta) from the current values",
                                    layout=w.Layout(width="210px"))
@@ -403,7 +393,7 @@ class GPExplorer(BatchedRefresh):
         self.clear_button.on_click(self._on_clear_clicked)
         self.lml_label = w.HTML()
         self.status = w.HTML()
-        self.help = w.HTML(WHAT_TO_TRY, layout=w.Layout(max_width="980px"))
+        self.help = help_panel(WHAT_TO_TRY, "980px")
 
         side = w.VBox(
             [self.controls["kernel"], *(self.controls[n] for n in _SLIDERS),
@@ -411,19 +401,12 @@ class GPExplorer(BatchedRefresh):
              self.fit_button, self.clear_button, self.lml_label, self.status],
             layout=w.Layout(min_width="340px"),
         )
-        self.view = w.VBox([
-            w.HTML("<b>Gaussian-process regression explorer</b> &nbsp; f ~ GP(0, k), "
-                   "y = f(x) + N(0, noise var)"),
-            w.HBox([self.canvas, side]),
-            self.help,
-        ])
+        self.view = explorer_view("Gaussian-process regression explorer",
+                                  "f ~ GP(0, k), y = f(x) + N(0, noise var)",
+                                  w.HBox([self.canvas, side]), self.help)
         self._warm_up = warm_up
         self._warm_thread: threading.Thread | None = None
         self._refresh()
-
-    # -- display ---------------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -435,13 +418,11 @@ class GPExplorer(BatchedRefresh):
         ``bucket`` (padded size), ``jitter`` (relative jitter the last update needed).
         """
         X, y = self._data()
-        out = {name: self.controls[name].value for name in CONTROLS}
-        out.update(
+        return self._snapshot(CONTROLS, dict(
             X=tuple(float(v) for v in X), y=tuple(float(v) for v in y), n_points=int(X.size),
             added_points=list(zip(self._x_added, self._y_added, strict=True)),
             log_marginal_likelihood=self._lml, bucket=_bucket(X.size), jitter=self._jitter,
-        )
-        return types.MappingProxyType(out)
+        ))
 
     def set(self, **controls) -> GPExplorer:
         """Set several controls at once (one redraw); returns self.
@@ -451,11 +432,7 @@ class GPExplorer(BatchedRefresh):
         Raises ``ValueError`` naming the control for an unknown name or a bad value; nothing is
         changed when any value is bad.
         """
-        values = {name: self._validate(name, value) for name, value in controls.items()}
-        with self._batch():
-            for name, value in values.items():
-                self.controls[name].value = value
-        return self
+        return super().set(**controls)
 
     def add_point(self, x: float, y: float) -> GPExplorer:
         """Condition on one more observation (x, y); x must lie inside ``X_RANGE``."""
@@ -506,14 +483,6 @@ class GPExplorer(BatchedRefresh):
         )
         return result
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Wait until the background compilation of neighbouring bucket sizes has finished."""
-        thread = self._warm_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
-
     # -- internals -------------------------------------------------------------------------
     @staticmethod
     def _check_points(X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -539,16 +508,8 @@ class GPExplorer(BatchedRefresh):
             return bool(value)
         if name not in _SLIDERS:
             raise ValueError(f"unknown control {name!r}; the controls are {CONTROLS}")
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a positive number; got {value!r}") from None
         lo, hi = (10.0**e for e in _SLIDERS[name][1])
-        if not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be finite and > 0; got {value!r}")
-        if not lo <= v <= hi:
-            raise ValueError(f"{name} must lie in the slider's range [{lo:g}, {hi:g}]; got {v:g}")
-        return v
+        return positive_in_range(name, value, lo, hi, allow_bool=True)
 
 
     def _on_canvas_message(self, widget, content, buffers):
@@ -559,11 +520,7 @@ class GPExplorer(BatchedRefresh):
                 self.status.value = f"could not add the point: {err}"
 
     def _on_fit_clicked(self, button):
-        self.status.value = "fitting..."
-        try:
-            self.fit()
-        except Exception as err:  # shown in the widget: a button callback has no other place
-            self.status.value = f"ML-II failed: {type(err).__name__}: {err}"
+        self._report_failure("ML-II", self.fit, pending="fitting...")
 
     def _on_clear_clicked(self, button):
         self.clear_points()
@@ -629,8 +586,7 @@ class GPExplorer(BatchedRefresh):
         y_lim = max(3.0, 1.15 * float(np.max(np.abs(y), initial=0.0)))
         y_lim = math.ceil(y_lim * 2) / 2  # keep the axis still unless the data need more room
         lml_text = "no data: log p(y | X) = 0" if X.size == 0 else f"log p(y | X, theta) = {lml:.3f}"
-        with self.canvas.hold_sync():
-            c = self.canvas
+        with self.canvas.update() as c:
             c.mean = f32_bytes(mean)
             c.lower_f, c.upper_f = f32_bytes(mean - 2 * sd), f32_bytes(mean + 2 * sd)
             c.lower_y, c.upper_y = f32_bytes(mean - 2 * sd_y), f32_bytes(mean + 2 * sd_y)
@@ -641,11 +597,9 @@ class GPExplorer(BatchedRefresh):
             c.x_added, c.y_added = f32_bytes(self._x_added), f32_bytes(self._y_added)
             c.y_range = [-y_lim, y_lim]
             c.caption = f"{name} kernel, n = {X.size}: {lml_text}"
-            c.seq = c.seq + 1
         jitter_note = f" (jitter {jitter:g} added)" if jitter else ""
         self.lml_label.value = f"<b>log marginal likelihood</b>: {lml_text}{jitter_note}"
-        self.handler_times.append(time.perf_counter() - start)
-        del self.handler_times[:-1000]
+        record_time(self.handler_times, start)
         if self._warm_up:
             self._ensure_warm(X.size)
 
@@ -670,10 +624,7 @@ class GPExplorer(BatchedRefresh):
                 posterior_on_grid(np.int32(0), np.ones(5), zeros, zeros, zeros, np.float64(0.01),
                                   x_grid, z, np.bool_(False), np.float64(0.0), np.float64(1e-8))
 
-        # Not a daemon: interpreter shutdown waits for it, as killing a thread inside an XLA
-        # compilation at exit crashes the process (a segmentation fault).
-        self._warm_thread = threading.Thread(target=warm, name="GPExplorer-warm-up", daemon=False)
-        self._warm_thread.start()
+        self._start_warm_thread(warm, "GPExplorer-warm-up")
 
 
 _WARMED: set[int] = set()  # bucket sizes compiled (or being compiled) in this process

@@ -29,12 +29,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import ipywidgets as w
 import jax
 import jax.numpy as jnp
@@ -47,7 +45,18 @@ from bayeskit.flows import evaluate_flow, fit_flow, grid_points, standard_target
 from bayeskit.plot import PALETTE, PRIOR
 from bayeskit.vae import VAE, elbo, train
 
-from ._base import BatchedRefresh, canvas_module, f32_bytes, single_threaded_blas
+from ._base import (
+    Explorer,
+    ExplorerCanvas,
+    canvas_module,
+    explorer_view,
+    f32_bytes,
+    heading,
+    help_panel,
+    one_of,
+    record_time,
+    single_threaded_blas,
+)
 
 __all__ = ["LatentExplorer", "LatentCanvas", "FlowCanvas", "FLOW_LENGTHS", "LATENT_SIZES", "CLASS_COLORS"]
 
@@ -133,7 +142,7 @@ class _Model:
 # ---------------------------------------------------------------------------------------------
 # Canvases
 # ---------------------------------------------------------------------------------------------
-class _Canvas(anywidget.AnyWidget):
+class _Canvas(ExplorerCanvas):
     _esm = canvas_module("vae_canvas.js")
     _css = Path(__file__).with_name("vae_canvas.css")
 
@@ -142,12 +151,6 @@ class _Canvas(anywidget.AnyWidget):
     caption = t.Unicode("").tag(sync=True)
     width = t.Int(820).tag(sync=True)
     height = t.Int(430).tag(sync=True)
-    seq = t.Int(0).tag(sync=True)
-    painted = t.Int(0).tag(sync=True)
-
-    def array(self, name: str) -> np.ndarray:
-        """The float32 array held by the bytes trait ``name`` (what the browser draws)."""
-        return np.frombuffer(getattr(self, name), dtype=np.float32)
 
 
 class LatentCanvas(_Canvas):
@@ -213,7 +216,7 @@ def _finite_array(x, name: str, ndim: int) -> np.ndarray:
     return arr
 
 
-class LatentExplorer(BatchedRefresh):
+class LatentExplorer(Explorer):
     """Explore a VAE's latent space and a planar flow's fit (see the module docstring).
 
     Parameters
@@ -331,22 +334,22 @@ class LatentExplorer(BatchedRefresh):
                                       layout=w.Layout(width="330px"))
         self.elbo_label = w.HTML()
         self.status = w.HTML()
-        self.help = w.HTML(WHAT_TO_TRY, layout=w.Layout(max_width="980px"))
+        self.help = help_panel(WHAT_TO_TRY, "980px")
         side_box = w.VBox([c["z1"], c["z2"], c["projection"], c["latent_dim"], c["beta"], c["epochs"],
                            self.train_button, self.progress, self.elbo_label, self.status],
                           layout=w.Layout(min_width="340px"))
         flow_box = w.VBox([c["flow_target"], c["flow_length"],
                            w.HTML("The first visit to a (target, K) fits the flow in the background; "
                                   "later visits are instant.")], layout=w.Layout(min_width="340px"))
-        self.view = w.VBox([
-            w.HTML("<b>VAE latent-space explorer</b> &nbsp; p(z) = N(0, I), p(x | z) = Bernoulli(decoder(z)), "
-                   "q(z | x) = N(mu(x), diag s(x)^2)"),
+        self.view = explorer_view(
+            "VAE latent-space explorer",
+            "p(z) = N(0, I), p(x | z) = Bernoulli(decoder(z)), q(z | x) = N(mu(x), diag s(x)^2)",
             w.HBox([self.canvas, side_box]),
-            w.HTML("<b>Flow view</b> &nbsp; q_K = planar flow of K layers on a Gaussian, fitted to an "
-                   "unnormalised 2-D target by maximising E_q[log p~(z) - log q_K(z)]"),
+            heading("Flow view", "q_K = planar flow of K layers on a Gaussian, fitted to an "
+                                 "unnormalised 2-D target by maximising E_q[log p~(z) - log q_K(z)]"),
             w.HBox([self.flow_canvas, flow_box]),
             self.help,
-        ])
+        )
         self._latent_dim = values["latent_dim"]
         if self._latent_dim not in self._models:
             self._build_and_train(self._latent_dim, wait=True)
@@ -362,7 +365,7 @@ class LatentExplorer(BatchedRefresh):
     def _repr_mimebundle_(self, **kwargs):
         if self.flow_canvas.seq == 0:
             self._refresh_flow()
-        return self.view._repr_mimebundle_(**kwargs)
+        return super()._repr_mimebundle_(**kwargs)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -381,21 +384,20 @@ class LatentExplorer(BatchedRefresh):
         || p) of the shown fit, None while fitting); ``seq`` / ``painted`` of each canvas.
         """
         m = self._models[self._latent_dim]
-        out = {name: self.controls[name].value for name in CONTROLS}
-        fit = self._flows.get((out["flow_target"], out["flow_length"]))
-        out.update(
+        target = self.controls["flow_target"].value
+        fit = self._flows.get((target, self.controls["flow_length"].value))
+        return self._snapshot(CONTROLS, dict(
             latent_code=tuple(float(v) for v in self.latent_code()),
             plane=self._plane_text(),
             epochs_trained=m.epochs,
             test_elbo=m.test_elbo[-1] if m.test_elbo else None,
             elbo_history=tuple(m.test_elbo),
             training=self._busy.locked(),
-            cached_flows=tuple(sorted(k for (tg, k) in self._flows if tg == out["flow_target"])),
+            cached_flows=tuple(sorted(k for (tg, k) in self._flows if tg == target)),
             flow_kl=None if fit is None else fit["kl"],
             seq=self.canvas.seq, painted=self.canvas.painted,
             flow_seq=self.flow_canvas.seq, flow_painted=self.flow_canvas.painted,
-        )
-        return types.MappingProxyType(out)
+        ))
 
     def set(self, **controls) -> LatentExplorer:
         """Set several controls at once (one redraw); returns self.
@@ -407,10 +409,7 @@ class LatentExplorer(BatchedRefresh):
         ``ValueError`` naming the control for an unknown name or a bad value; nothing changes
         when any value is bad.
         """
-        values = {name: self._validate(name, value) for name, value in controls.items()}
-        with self._batch():
-            for name, value in values.items():
-                self.controls[name].value = value
+        super().set(**controls)
         self.wait_ready()
         return self
 
@@ -476,9 +475,7 @@ class LatentExplorer(BatchedRefresh):
                 raise ValueError(f"{name} must be a finite number in [{Z_RANGE[0]}, {Z_RANGE[1]}]; got {value!r}")
             return v
         if name == "projection":
-            if value not in PROJECTIONS:
-                raise ValueError(f"projection must be one of {PROJECTIONS}; got {value!r}")
-            return value
+            return one_of("projection", value, PROJECTIONS)
         if name == "latent_dim":
             if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) not in LATENT_SIZES:
                 raise ValueError(f"latent_dim must be one of {LATENT_SIZES}; got {value!r}")
@@ -497,9 +494,7 @@ class LatentExplorer(BatchedRefresh):
                 raise ValueError(f"epochs must be in [1, 200] (the slider's range); got {v}")
             return v
         if name == "flow_target":
-            if value not in self._targets:
-                raise ValueError(f"flow_target must be one of {tuple(self._targets)}; got {value!r}")
-            return value
+            return one_of("flow_target", value, self._targets)
         if name == "flow_length":
             if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) not in FLOW_LENGTHS:
                 raise ValueError(f"flow_length must be one of {FLOW_LENGTHS}; got {value!r}")
@@ -657,14 +652,12 @@ class LatentExplorer(BatchedRefresh):
         pca = L > 2 and self.controls["projection"].value == PROJECTIONS[1]
         outside = int(np.sum(np.any(np.abs(pts) > Z_RANGE[1], axis=1)))
         note = f"; {outside} outside the box" if outside else ""
-        with self._push_lock, self.canvas.hold_sync():
-            c = self.canvas
+        with self._push_lock, self.canvas.update() as c:
             c.points = f32_bytes(pts)
             c.classes = f32_bytes(self._y_test)
             c.axis_labels = ["PC1 of the means", "PC2 of the means"] if pca else ["z1", "z2"]
             c.caption = f"{self._plane_text()}: {len(pts)} held-out digits{note}"
             self._push_image(c)
-            c.seq = c.seq + 1
         elbo_text = f"{m.test_elbo[-1]:.2f} nats per image" if m.test_elbo else "(not measured: press train)"
         self.elbo_label.value = (f"<b>held-out ELBO</b> {elbo_text}; {m.epochs} epochs trained here, "
                                  f"L = {L}")
@@ -680,11 +673,9 @@ class LatentExplorer(BatchedRefresh):
 
     def _refresh_image(self):
         start = time.perf_counter()
-        with self._push_lock, self.canvas.hold_sync():
-            self._push_image(self.canvas)
-            self.canvas.seq = self.canvas.seq + 1
-        self.handler_times.append(time.perf_counter() - start)
-        del self.handler_times[:-1000]
+        with self._push_lock, self.canvas.update() as c:
+            self._push_image(c)
+        record_time(self.handler_times, start)
 
     def decoded_image(self) -> np.ndarray:
         """The image drawn now: (side, side) float32, the decoder mean at :meth:`latent_code`."""
@@ -749,8 +740,7 @@ class LatentExplorer(BatchedRefresh):
         tg = self._targets[name]
         fit = self._flows[(name, K)]
         (a0, a1), (b0, b1) = tg.view
-        with self._push_lock, self.flow_canvas.hold_sync():
-            c = self.flow_canvas
+        with self._push_lock, self.flow_canvas.update() as c:
             c.target = f32_bytes(self._target_on_grid(name))
             c.density = f32_bytes(fit["density"])
             c.grid = FLOW_GRID
@@ -758,6 +748,4 @@ class LatentExplorer(BatchedRefresh):
             c.caption = f"target: {name}"
             c.flow_caption = (f"planar flow, K = {K}: KL(q_K || p) = {fit['kl']:.3f} nats (grid), "
                               f"ELBO = {fit['elbo']:.3f}")
-            c.seq = c.seq + 1
-        self.flow_handler_times.append(time.perf_counter() - start)
-        del self.flow_handler_times[:-1000]
+        record_time(self.flow_handler_times, start)

@@ -1,11 +1,25 @@
-"""What every explorer's browser test reads from the page: the kernel-side state printed by a
-notebook cell, and the canvas the explorer painted (pixels and the update number it painted)."""
+"""What every explorer's browser test does on the page: open its test notebook and run it to the
+first paint, read the kernel-side state printed by a notebook cell, move a slider by keyboard,
+and check the canvas the explorer painted (pixels and the update number it painted).
+
+Every explorer's test checks both sides after each interaction. Kernel side: a cell printing the
+explorer's state is run again. Picture: the canvas's pixels change and its ``data-seq`` (the
+update it painted) advances to the kernel's ``seq``; the kernel also sees ``painted == seq``,
+echoed from the browser after the paint.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+#: the marks of every explorer's browser test
+BROWSER_MARKS = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 STATE_CELL = 1  # in each test notebook, code cell 0 shows the explorer and cell 1 prints its state
 
@@ -41,3 +55,43 @@ def wait_for_state(lab, condition, timeout: float = 30.0) -> dict:
             return state
         assert time.monotonic() < deadline, f"the kernel state never satisfied the check: {state}"
         time.sleep(0.2)
+
+
+def open_explorer(lab, jupyter_lab, notebook: str, selector: str, run_timeout: float = 180.0) -> tuple[dict, dict]:
+    """Open ``notebooks/<notebook>.ipynb``, run all its cells and wait for the explorer's first
+    paint, with no widget errors; returns (the kernel's initial state, the first canvas snapshot)."""
+    lab.open_notebook(jupyter_lab.add_notebook(NOTEBOOKS / f"{notebook}.ipynb"))
+    lab.run_all(timeout=run_timeout)
+    lab.page.wait_for_selector(selector, state="visible", timeout=60_000)
+    wait_painted_after(lab, selector, 0)
+    lab.assert_no_errors()
+    initial = parse_state(lab.output_text(STATE_CELL))
+    before = canvas_snapshot(lab, selector)
+    assert before["width"] > 0 and before["seq"] >= 1
+    return initial, before
+
+
+def press_slider(lab, description: str, times: int, key: str = "ArrowRight") -> None:
+    """Move the slider labelled ``description`` as a user would: focus its handle, press ``key``."""
+    handle = lab.slider_handle(description)
+    handle.focus()
+    for _ in range(times):
+        handle.press(key)
+
+
+def assert_repainted(lab, selector: str, state: dict, before: dict, what: str) -> dict:
+    """The canvas painted the kernel's latest update (``state["seq"]``) and its pixels differ
+    from ``before``; returns the new snapshot."""
+    after = canvas_snapshot(lab, selector)
+    assert after["seq"] == state["seq"], (after["seq"], state)
+    assert after["pixels"] != before["pixels"], f"the canvas did not change after {what}"
+    return after
+
+
+def screenshot_canvas(lab, selector: str, name: str) -> None:
+    """Screenshots of the page (``name``.png) and of the canvas alone (``name``_canvas.png): the
+    notebook scrolls inside the page, so the plot may be out of the page's picture."""
+    page_shot = lab.screenshot(name)
+    canvas = lab.page.locator(selector)
+    canvas.scroll_into_view_if_needed()
+    canvas.screenshot(path=str(page_shot.with_name(f"{name}_canvas.png")))

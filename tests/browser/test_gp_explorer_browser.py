@@ -1,49 +1,30 @@
-"""GPExplorer in a real JupyterLab + chromium: run the notebook, move a control, check both sides.
-
-Kernel side: a cell printing the explorer's state is run again after the slider moved.
-Picture: the canvas's pixels change and its ``data-seq`` (the update it painted) advances; the
-kernel also sees ``painted == seq``, echoed from the browser after the paint.
-"""
+"""GPExplorer in a real JupyterLab + chromium: run the notebook, move the lengthscale slider, click
+in the plot, toggle the samples, and check both sides each time (see ``explorer_page``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from explorer_page import (
-    STATE_CELL,
+    BROWSER_MARKS,
+    assert_repainted,
     canvas_snapshot,
-    parse_state,
+    open_explorer,
+    press_slider,
     wait_for_state,
     wait_painted_after,
 )
 
-NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "gp_explorer.ipynb"
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = BROWSER_MARKS
 
 CANVAS = "canvas.bayeskit-gp-canvas"
 
 
 def test_gp_explorer_in_jupyterlab(lab_page, jupyter_lab):
     lab = lab_page
-    name = jupyter_lab.add_notebook(NOTEBOOK)
-    lab.open_notebook(name)
-    lab.run_all()
-    lab.page.wait_for_selector(CANVAS, state="visible", timeout=60_000)
-    wait_painted_after(lab, CANVAS, 0)
-    lab.assert_no_errors()
-
-    initial = parse_state(lab.output_text(STATE_CELL))
+    initial, before = open_explorer(lab, jupyter_lab, "gp_explorer", CANVAS)
     assert initial["lengthscale"] == 1.0 and initial["n_points"] == 8
-    before = canvas_snapshot(lab, CANVAS)
-    assert before["width"] > 0 and before["seq"] >= 1
 
-    # move the lengthscale slider as a user would: focus its handle, press ArrowRight 5 times
-    handle = lab.slider_handle("lengthscale")
-    handle.focus()
-    for _ in range(5):
-        handle.press("ArrowRight")
+    press_slider(lab, "lengthscale", 5)
     # Fast key presses are throttled by ipywidgets (one message in flight, then the latest value),
     # so wait for the kernel to reach the final value rather than for 5 separate updates.
     wait_painted_after(lab, CANVAS, before["seq"])
@@ -51,9 +32,7 @@ def test_gp_explorer_in_jupyterlab(lab_page, jupyter_lab):
     state = wait_for_state(lab, lambda s: s["lengthscale"] == pytest.approx(target, rel=1e-3)
                             and s["painted"] == s["seq"])
     # the kernel followed, and the browser painted its latest update: the picture followed
-    after = canvas_snapshot(lab, CANVAS)
-    assert after["seq"] == state["seq"], (after["seq"], state)
-    assert after["pixels"] != before["pixels"], "the canvas did not change after the slider moved"
+    after = assert_repainted(lab, CANVAS, state, before, "the slider moved")
 
     # click in the plot: the browser asks the kernel to add a point, and draws it
     canvas = lab.page.locator(CANVAS)
