@@ -52,7 +52,7 @@ from ..gp.bayesian import FIXED, LogNormal, Prior, _run_chains
 from ..gp.exact import Posterior, gaussian_log_likelihood_from_cov
 from ..kernels import Matern52
 from . import acquisitions as acq
-from .surrogate import FAR, _padded_cov
+from .surrogate import _padded_cov, pad_data
 
 __all__ = [
     "FullyBayesianGP",
@@ -240,12 +240,7 @@ def fit_fully_bayesian(U, z, *, size: int, ard: bool = True, noise=1e-6, key, in
             raise ValueError(f"{name} must be an int >= 1; got {value!r}")
     if num_samples % thin:
         raise ValueError(f"num_samples ({num_samples}) must be a multiple of thin ({thin})")
-    X = np.full((size, d), FAR)
-    X[:n] = U
-    y = np.zeros(size)
-    y[:n] = z
-    mask = np.zeros(size)
-    mask[:n] = 1.0
+    X, y, mask = pad_data(U, z, size)
     target = PaddedHyperPosterior(X, y, mask, ard=ard, noise_fixed=noise, prior=prior)
     key = as_prng_key(key)
     init_key, chain_key = jax.random.split(key)
@@ -293,14 +288,7 @@ def condition_draws(posteriors: Posterior, U, z, size: int) -> Posterior:
     U (n, d) unit-cube inputs and z (n,) targets, padded to ``size`` rows; used by the
     kriging-believer batch, which adds a believed observation without refitting.
     """
-    U = np.asarray(U, dtype=np.float64)
-    n, d = U.shape
-    X = np.full((size, d), FAR)
-    X[:n] = U
-    y = np.zeros(size)
-    y[:n] = np.asarray(z, dtype=np.float64)
-    mask = np.zeros(size)
-    mask[:n] = 1.0
+    X, y, mask = pad_data(U, z, size)
     L, alpha = _recondition(posteriors.kernel, posteriors.noise, jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask))
     return Posterior(posteriors.kernel, jnp.asarray(X), L, alpha, posteriors.noise)
 

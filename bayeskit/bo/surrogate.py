@@ -57,6 +57,20 @@ def _padded_condition(kernel, X, y, mask, noise, jitter):
     return L, jax.scipy.linalg.cho_solve((L, True), y * mask)
 
 
+def pad_data(U, z, size: int):
+    """(X (size, d), y (size,), mask (size,)) as NumPy arrays: the n data rows, then padding rows
+    at ``FAR`` with target 0 and mask 0, so every padded size shares one compiled program."""
+    U = np.asarray(U, dtype=np.float64)
+    n, d = U.shape
+    X = np.full((size, d), FAR)
+    X[:n] = U
+    y = np.zeros(size)
+    y[:n] = np.asarray(z, dtype=np.float64)
+    mask = np.zeros(size)
+    mask[:n] = 1.0
+    return X, y, mask
+
+
 def fit_padded_gp(kernel: Kernel, U, z, noise: float, *, size: int, noise_fixed: bool,
                   noise_bounds=(1e-6, 1.0), bounds=(1e-2, 1e2), n_restarts: int = 0, seed: int = 0):
     """ML-II fit of ``kernel`` (and the noise unless fixed) to U (n, d) in the unit cube, z (n,).
@@ -66,16 +80,7 @@ def fit_padded_gp(kernel: Kernel, U, z, noise: float, *, size: int, noise_fixed:
     given kernel (a warm start from the previous iteration), then ``n_restarts`` log-uniform
     random starts from ``numpy.random.default_rng(seed)``.
     """
-    U = np.asarray(U, dtype=np.float64)
-    z = np.asarray(z, dtype=np.float64)
-    n, d = U.shape
-    X = np.full((size, d), FAR)
-    X[:n] = U
-    y = np.zeros(size)
-    y[:n] = z
-    mask = np.zeros(size)
-    mask[:n] = 1.0
-    X, y, mask = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
+    X, y, mask = map(jnp.asarray, pad_data(U, z, size))
 
     leaves, treedef = jax.tree_util.tree_flatten(kernel)
     shapes = [np.shape(v) for v in leaves]
@@ -132,15 +137,7 @@ def fit_padded_gp(kernel: Kernel, U, z, noise: float, *, size: int, noise_fixed:
 
 def condition_padded(kernel: Kernel, U, z, noise: float, size: int) -> Posterior:
     """The GP posterior given fixed hyperparameters, stored padded to ``size`` rows."""
-    U = np.asarray(U, dtype=np.float64)
-    n, d = U.shape
-    X = np.full((size, d), FAR)
-    X[:n] = U
-    y = np.zeros(size)
-    y[:n] = np.asarray(z, dtype=np.float64)
-    mask = np.zeros(size)
-    mask[:n] = 1.0
-    X, y, mask = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
+    X, y, mask = map(jnp.asarray, pad_data(U, z, size))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JitterWarning)
         L, alpha = escalate(lambda j: _padded_condition(kernel, X, y, mask, noise, j), what="k(X, X) + noise I")
