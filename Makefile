@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,bench,notebooks]'
 	touch $(STAMP)
 
 venv: $(STAMP)

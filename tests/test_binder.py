@@ -48,3 +48,46 @@ def test_a_notebook_executes_within_binder_memory(binder_env, tmp_path):
     out, peak = binder.execute_notebook(py, NOTEBOOK, tmp_path, cwd=repo, env={**env, "BAYESKIT_FAST": "1"}, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert peak < BINDER_MEMORY_BYTES, f"peak memory {peak / 1e9:.2f} GB exceeds Binder's 2 GB"
+
+
+def _imported_modules(source: str) -> set[str]:
+    import ast
+
+    names = set()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # cell magics and shell escapes
+        return names
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.binder
+def test_every_package_a_notebook_imports_is_pinned_for_binder():
+    """A notebook importing a package Binder does not install fails there (and nowhere else)."""
+    import importlib.metadata as md
+    import re
+
+    import nbformat
+
+    pinned = {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
+              for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+              if line and not line.startswith("#")}
+    owners = md.packages_distributions()
+    missing = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            for module in _imported_modules(cell.source):
+                if module in sys.stdlib_module_names or module == "bayeskit":
+                    continue
+                dists = {re.sub(r"[-_.]+", "-", d).lower() for d in owners.get(module, [module])}
+                if not dists & pinned:
+                    missing.setdefault(module, []).append(path.name)
+    assert not missing, f"imported by notebooks but not in binder/requirements.txt: {missing}"

@@ -2,8 +2,9 @@
 
 Run from the repository root inside the project environment (``.venv/bin/python
 tools/pin_binder.py``). Lower bounds stay in pyproject.toml; Binder gets the exact versions
-this environment was tested with, so a course's Binder link keeps working. Only the runtime
-dependencies (no extras) are pinned: the Binder image stays small (CPU JAX only).
+this environment was tested with, so a course's Binder link keeps working. The runtime
+dependencies and the ``notebooks`` extra (the reference libraries the notebooks compare against:
+scikit-learn, statsmodels) are pinned, nothing else: the Binder image stays small (CPU JAX only).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 
-def closure(root: str) -> dict[str, str]:
+def closure(root: str, extras: tuple[str, ...] = ("notebooks",)) -> dict[str, str]:
     seen: dict[str, str] = {}
-    stack = [Requirement(r) for r in md.requires(root) or [] if "extra ==" not in r]
-    while stack:
+    stack = [
+        req for req in map(Requirement, md.requires(root) or [])
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in ("", *extras))
+    ]
+    while stack:  # every requirement on the stack passed its marker (platform and extra) check
         req = stack.pop()
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-            continue
         name = re.sub(r"[-_.]+", "-", req.name).lower()
         if name in seen:
             continue
