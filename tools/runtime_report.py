@@ -107,6 +107,11 @@ def main(argv=None) -> int:
         print("building the Binder environment (a few minutes) ...", file=sys.stderr, flush=True)
         py, cwd, benv = binder_env.build(Path(tempfile.mkdtemp(prefix="bayeskit-binder-")))
         env = {**benv, "BAYESKIT_FAST": env["BAYESKIT_FAST"]}
+        # the copy has no ../../shared beside it: point 03c at the verified local Flint data, as
+        # the checkout's own run finds it (a real Binder downloads it)
+        flint = ROOT.parent / "shared" / "data" / "flint"
+        if (flint / "x.csv").exists() and "BAYESKIT_DATA_DIR" not in env:
+            env["BAYESKIT_DATA_DIR"] = str(flint)
 
     rows, status = [], 0
     for nb in notebooks:
@@ -124,6 +129,8 @@ def main(argv=None) -> int:
             print(out.stderr[-3000:], file=sys.stderr)
         elif (not within or not memory_ok) and status == 0:
             status = 2
+        print(f"  {'ran' if ok else 'FAILED'} in {seconds:.1f} s (stated {stated} s), peak "
+              f"{None if peak is None else round(peak / 2**20)} MB", file=sys.stderr, flush=True)
         rows.append({"notebook": nb.stem, "executed": ok, "seconds": round(seconds, 1), "stated_seconds": stated,
                      "within_stated": within, "peak_memory_mb": None if peak is None else round(peak / 2**20),
                      "within_binder_memory": memory_ok if args.binder else None})
