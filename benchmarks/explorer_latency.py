@@ -29,6 +29,7 @@ optimisation + drawing + push, in 1-D and 2-D, the first step reported apart, an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -176,15 +177,56 @@ explorer = GPExplorer(X=x, y=y)
 explorer.wait_ready()
 explorer"""
 
-_INSTALL_STAMPS = """() => {
-    window.__bkKey = null;
-    document.addEventListener('keydown', () => { window.__bkKey = performance.now(); }, {capture: true});
-}"""
-_SEQ = "() => +(document.querySelector('canvas.bayeskit-gp-canvas')?.dataset.seq ?? -1)"
-_PAINTED_AFTER = """(seq) => {
-    const c = document.querySelector('canvas.bayeskit-gp-canvas');
-    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkKey : null;
-}"""
+def _install_stamps(event: str) -> str:
+    """JS: stamp ``window.__bkStamp`` with performance.now() at every ``event`` (keydown, click)."""
+    return f"""() => {{
+    window.__bkStamp = null;
+    document.addEventListener('{event}', () => {{ window.__bkStamp = performance.now(); }}, {{capture: true}});
+}}"""
+
+
+def _seq_js(canvas: str) -> str:
+    """JS: the update number the canvas (a CSS selector) last painted, -1 before the first."""
+    return f"() => +(document.querySelector('{canvas}')?.dataset.seq ?? -1)"
+
+
+def _painted_after_js(canvas: str) -> str:
+    """JS (seq) -> ms from the last stamp to the paint of an update newer than seq, else null."""
+    return f"""(seq) => {{
+    const c = document.querySelector('{canvas}');
+    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkStamp : null;
+}}"""
+
+
+@contextlib.contextmanager
+def _explorer_page(harness, lab, browser, name: str, source: str, canvas: str, *, timeout_s: float = 60.0,
+                   run_timeout_s: float = 180.0):
+    """Write a one-cell notebook showing an explorer, open it in a fresh browser context, run
+    it and wait for the first paint; yields (page, LabPage). The context is closed on exit."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, lab.root_dir / name)
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_s * 1000)
+        lab_page = harness.LabPage(page, lab)
+        lab_page.open_notebook(name)
+        lab_page.run_all(timeout=run_timeout_s)
+        page.wait_for_selector(canvas, state="visible")
+        page.wait_for_function(f"() => ({_seq_js(canvas)})() >= 1")
+        lab_page.assert_no_errors()
+        yield page, lab_page
+    finally:
+        context.close()
+
+
+_GP_CANVAS = "canvas.bayeskit-gp-canvas"
+_FILTER_CANVAS = "canvas.bayeskit-filter-canvas"
+_BO_CANVAS = "canvas.bayeskit-bo-canvas"
 
 
 def browser_side(quick: bool) -> dict:
@@ -192,40 +234,24 @@ def browser_side(quick: bool) -> dict:
     reason = harness.browser_unavailable_reason()
     if reason:
         return {"skipped": reason}
-    import nbformat
-
     steps = 10 if quick else 40
     latencies = []
-    with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser:
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(_NOTEBOOK_SOURCE.format(seed=SEED, n=N_POINTS))]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-        nbformat.write(nb, lab.root_dir / "latency.ipynb")
-        context = browser.new_context(viewport={"width": 1500, "height": 1100})
-        try:
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            lab_page = harness.LabPage(page, lab)
-            lab_page.open_notebook("latency.ipynb")
-            lab_page.run_all()
-            page.wait_for_selector("canvas.bayeskit-gp-canvas", state="visible")
-            page.wait_for_function(f"() => ({_SEQ})() >= 1")
-            lab_page.assert_no_errors()
-            page.evaluate(_INSTALL_STAMPS)
-            handle = lab_page.slider_handle("lengthscale")
-            handle.scroll_into_view_if_needed()
-            handle.focus()
-            for k in range(steps + 3):  # 3 warm-up steps, not recorded
-                key = "ArrowRight" if (k // 10) % 2 == 0 else "ArrowLeft"
-                seq = page.evaluate(_SEQ)
-                handle.press(key)
-                latency = page.wait_for_function(_PAINTED_AFTER, arg=seq, timeout=30_000).json_value()
-                if k >= 3:
-                    latencies.append(latency / 1e3)
-                page.wait_for_timeout(120)  # a person's key presses are this far apart at least
-            lab_page.screenshot("explorer_latency")
-        finally:
-            context.close()
+    source = _NOTEBOOK_SOURCE.format(seed=SEED, n=N_POINTS)
+    with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser, \
+            _explorer_page(harness, lab, browser, "latency.ipynb", source, _GP_CANVAS) as (page, lab_page):
+        page.evaluate(_install_stamps("keydown"))
+        handle = lab_page.slider_handle("lengthscale")
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        for k in range(steps + 3):  # 3 warm-up steps, not recorded
+            key = "ArrowRight" if (k // 10) % 2 == 0 else "ArrowLeft"
+            seq = page.evaluate(_seq_js(_GP_CANVAS))
+            handle.press(key)
+            latency = page.wait_for_function(_painted_after_js(_GP_CANVAS), arg=seq, timeout=30_000).json_value()
+            if k >= 3:
+                latencies.append(latency / 1e3)
+            page.wait_for_timeout(120)  # a person's key presses are this far apart at least
+        lab_page.screenshot("explorer_latency")
     return {"what": "key press on the lengthscale slider -> canvas painted with the new posterior",
             "n_points": N_POINTS, "slider_step": _summary(latencies)}
 
@@ -295,11 +321,6 @@ from bayeskit.widgets import FilterExplorer
 explorer = FilterExplorer(method={method!r})
 explorer.wait_ready()
 explorer"""
-_FILTER_SEQ = "() => +(document.querySelector('canvas.bayeskit-filter-canvas')?.dataset.seq ?? -1)"
-_FILTER_PAINTED_AFTER = """(seq) => {
-    const c = document.querySelector('canvas.bayeskit-filter-canvas');
-    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkKey : null;
-}"""
 
 
 def filter_browser_side(quick: bool) -> dict:
@@ -307,48 +328,33 @@ def filter_browser_side(quick: bool) -> dict:
     reason = harness.browser_unavailable_reason()
     if reason:
         return {"skipped": reason}
-    import nbformat
-
     steps = 10 if quick else 30
     out = {"what": "key press on the 'missing' slider -> canvas painted with the new estimate"}
+    seq_js, painted_after = _seq_js(_FILTER_CANVAS), _painted_after_js(_FILTER_CANVAS)
     with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser:
         for method in ("KF", "PF"):
-            nb = nbformat.v4.new_notebook()
-            nb.cells = [nbformat.v4.new_code_cell(_FILTER_NOTEBOOK.format(method=method))]
-            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-            nbformat.write(nb, lab.root_dir / f"filter_{method}.ipynb")
-            context = browser.new_context(viewport={"width": 1500, "height": 1100})
             latencies = []
-            try:
-                page = context.new_page()
-                page.set_default_timeout(120_000)
-                lab_page = harness.LabPage(page, lab)
-                lab_page.open_notebook(f"filter_{method}.ipynb")
-                lab_page.run_all(timeout=300)
-                page.wait_for_selector("canvas.bayeskit-filter-canvas", state="visible")
-                page.wait_for_function(f"() => ({_FILTER_SEQ})() >= 1")
-                lab_page.assert_no_errors()
-                page.evaluate(_INSTALL_STAMPS)
+            with _explorer_page(harness, lab, browser, f"filter_{method}.ipynb", _FILTER_NOTEBOOK.format(method=method),
+                                _FILTER_CANVAS, timeout_s=120, run_timeout_s=300) as (page, lab_page):
+                page.evaluate(_install_stamps("keydown"))
                 handle = lab_page.slider_handle("missing")
                 handle.scroll_into_view_if_needed()
                 handle.focus()
                 for k in range(steps + 3):
                     key = "ArrowRight" if (k // 5) % 2 == 0 else "ArrowLeft"
-                    seq = page.evaluate(_FILTER_SEQ)
+                    seq = page.evaluate(seq_js)
                     handle.press(key)
-                    latency = page.wait_for_function(_FILTER_PAINTED_AFTER, arg=seq, timeout=30_000).json_value()
+                    latency = page.wait_for_function(painted_after, arg=seq, timeout=30_000).json_value()
                     if k >= 3:
                         latencies.append(latency / 1e3)
                     page.wait_for_timeout(120)
-                canvas = page.locator("canvas.bayeskit-filter-canvas")
+                canvas = page.locator(_FILTER_CANVAS)
                 canvas.screenshot(path=str(harness._artifacts() / f"filter_explorer_{method}.png"))
                 if method == "KF":  # the decoding view, for the record
-                    seq = page.evaluate(_FILTER_SEQ)
+                    seq = page.evaluate(seq_js)
                     page.get_by_role("button", name="decoding (DKF)").click()
-                    page.wait_for_function(f"() => ({_FILTER_SEQ})() > {seq}", timeout=120_000)
+                    page.wait_for_function(f"() => ({seq_js})() > {seq}", timeout=120_000)
                     canvas.screenshot(path=str(harness._artifacts() / "filter_explorer_decoding.png"))
-            finally:
-                context.close()
             out[f"slider_step_{method}"] = _summary(latencies)
     return out
 
@@ -428,15 +434,6 @@ from bayeskit.widgets.bo_explorer import BOExplorer
 explorer = BOExplorer(problem={problem!r})
 explorer.wait_ready()
 explorer"""
-_BO_SEQ = "() => +(document.querySelector('canvas.bayeskit-bo-canvas')?.dataset.seq ?? -1)"
-_BO_STAMPS = """() => {
-    window.__bkClick = null;
-    document.addEventListener('click', () => { window.__bkClick = performance.now(); }, {capture: true});
-}"""
-_BO_PAINTED_AFTER = """(seq) => {
-    const c = document.querySelector('canvas.bayeskit-bo-canvas');
-    return c && +c.dataset.seq > seq ? +c.dataset.paintedAt - window.__bkClick : null;
-}"""
 
 
 def bo_browser_side(quick: bool) -> dict:
@@ -446,44 +443,28 @@ def bo_browser_side(quick: bool) -> dict:
         return {"skipped": reason}
     import re
 
-    import nbformat
-
     steps = 6 if quick else 20
     out = {"what": "click on Step -> canvas painted with the refitted GP, new acquisition and next point"}
+    seq_js, painted_after = _seq_js(_BO_CANVAS), _painted_after_js(_BO_CANVAS)
     with harness.jupyter_lab_server() as lab, harness.chromium_browser() as browser:
         for k, problem in enumerate(BO_PROBLEMS):
-            nb = nbformat.v4.new_notebook()
-            nb.cells = [nbformat.v4.new_code_cell(_BO_NOTEBOOK.format(problem=problem))]
-            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-            nbformat.write(nb, lab.root_dir / f"bo_{k}.ipynb")
-            context = browser.new_context(viewport={"width": 1500, "height": 1100})
             latencies = []
-            try:
-                page = context.new_page()
-                page.set_default_timeout(120_000)
-                lab_page = harness.LabPage(page, lab)
-                lab_page.open_notebook(f"bo_{k}.ipynb")
-                lab_page.run_all(timeout=300)
-                page.wait_for_selector("canvas.bayeskit-bo-canvas", state="visible")
-                page.wait_for_function(f"() => ({_BO_SEQ})() >= 1")
-                lab_page.assert_no_errors()
-                page.evaluate(_BO_STAMPS)
+            with _explorer_page(harness, lab, browser, f"bo_{k}.ipynb", _BO_NOTEBOOK.format(problem=problem),
+                                _BO_CANVAS, timeout_s=120, run_timeout_s=300) as (page, _):
+                page.evaluate(_install_stamps("click"))
                 button = page.get_by_role("button", name=re.compile(r"\bStep$"))
                 button.scroll_into_view_if_needed()
                 for i in range(steps + 2):  # 2 warm-up steps, not recorded
-                    seq = page.evaluate(_BO_SEQ)
+                    seq = page.evaluate(seq_js)
                     button.click()
-                    latency = page.wait_for_function(_BO_PAINTED_AFTER, arg=seq, timeout=60_000).json_value()
+                    latency = page.wait_for_function(painted_after, arg=seq, timeout=60_000).json_value()
                     if i >= 2:
                         latencies.append(latency / 1e3)
                     # the buttons are disabled while a step runs: wait until Step is usable again
                     page.wait_for_function("() => [...document.querySelectorAll('button')].some("
                                            "b => /Step$/.test(b.textContent) && !b.disabled)")
                     page.wait_for_timeout(150)
-                page.locator("canvas.bayeskit-bo-canvas").screenshot(
-                    path=str(harness._artifacts() / f"bo_explorer_latency_{k}.png"))
-            finally:
-                context.close()
+                page.locator(_BO_CANVAS).screenshot(path=str(harness._artifacts() / f"bo_explorer_latency_{k}.png"))
             out[problem] = {"click_to_paint": _summary(latencies)}
     return out
 
