@@ -58,6 +58,7 @@ import optax
 
 from .. import _config  # noqa: F401  (float64)
 from .kalman import LinearGaussianSSM, kalman_filter
+from .nonlinear import as_observations
 
 __all__ = ["IMAPResult", "implicit_map_filter", "kalman_learning_rates", "gaussian_measurement_loss"]
 
@@ -142,17 +143,11 @@ def implicit_map_filter(f: Callable, h: Callable, ys, x0, optimizer: optax.Gradi
         raise ValueError(f"n_steps must be an integer >= 0; got {n_steps!r}")
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation (e.g. optax.adam(0.1)); got {type(optimizer)}")
-    ys = np.asarray(ys, dtype=np.float64)
     y_try = np.asarray(h(jnp.asarray(x0)))
     if y_try.ndim != 1:
         raise ValueError(f"h must map (d,) to a vector (m,); got shape {y_try.shape}")
     m = y_try.shape[0]
-    if ys.ndim == 1 and m == 1:
-        ys = ys[:, None]
-    if ys.ndim != 2 or ys.shape[1] != m or ys.shape[0] == 0:
-        raise ValueError(f"ys must have shape (T, {m}) with T >= 1 (or (T,) when m = 1); got {ys.shape}")
-    if np.any(np.isinf(ys)):
-        raise ValueError("ys contains infinite values (use NaN for missing observations)")
+    ys = as_observations(ys, m)
     if np.asarray(f(jnp.asarray(x0))).shape != (d,):
         raise ValueError(f"f must map (d,) = ({d},) to ({d},)")
     if R is not None:

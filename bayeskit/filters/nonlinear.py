@@ -64,6 +64,19 @@ class ParticleFilterResult(NamedTuple):
     particles: jax.Array
 
 
+def as_observations(ys, m: int) -> np.ndarray:
+    """``ys`` as a float (T, m) array with T >= 1 ((T,) accepted when m = 1); NaN marks a missing
+    observation, infinity is an error."""
+    ys = np.asarray(ys, dtype=np.float64)
+    if ys.ndim == 1 and m == 1:
+        ys = ys[:, None]
+    if ys.ndim != 2 or ys.shape[1] != m or ys.shape[0] == 0:
+        raise ValueError(f"ys must have shape (T, {m}) with T >= 1 (or (T,) when m = 1); got {ys.shape}")
+    if np.any(np.isinf(ys)):
+        raise ValueError("ys contains infinite values (use NaN for missing observations)")
+    return ys
+
+
 def _validate(model: NonlinearGaussianSSM, ys):
     m0 = np.asarray(model.m0, dtype=np.float64)
     if m0.ndim != 1:
@@ -78,13 +91,7 @@ def _validate(model: NonlinearGaussianSSM, ys):
     for name, M in (("Q", Q), ("R", R), ("P0", P0)):
         if not np.all(np.isfinite(M)) or np.linalg.eigvalsh(0.5 * (M + M.T)).min() < -1e-12:
             raise ValueError(f"{name} must be a finite positive semi-definite matrix")
-    ys = np.asarray(ys, dtype=np.float64)
-    if ys.ndim == 1 and m == 1:
-        ys = ys[:, None]
-    if ys.ndim != 2 or ys.shape[1] != m or ys.shape[0] == 0:
-        raise ValueError(f"ys must have shape (T, {m}) with T >= 1 (or (T,) when m = 1); got {ys.shape}")
-    if np.any(np.isinf(ys)):
-        raise ValueError("ys contains infinite values (use NaN for missing observations)")
+    ys = as_observations(ys, m)
     y_try = np.asarray(model.h(jnp.asarray(m0)))
     x_try = np.asarray(model.f(jnp.asarray(m0)))
     if y_try.shape != (m,) or x_try.shape != (d,):
