@@ -46,7 +46,7 @@ from .. import _config  # noqa: F401  (float64)
 from .._validation import as_inputs, as_prng_key, as_targets, positive_scalar
 from ..kernels import Kernel
 from ..linalg import DEFAULT_JITTER_LADDER, JitterWarning
-from .exact import _check_kernel_dims, _train_cov, gaussian_log_likelihood_from_cov
+from .exact import _check_kernel_dims, _prepare, _train_cov, gaussian_log_likelihood_from_cov
 
 __all__ = [
     "LogNormal",
@@ -309,13 +309,7 @@ class HyperPosterior:
     """
 
     def __init__(self, kernel: Kernel, X, y, noise, prior: Mapping | None = None):
-        if not isinstance(kernel, Kernel):
-            raise TypeError(f"kernel must be a bayeskit.kernels.Kernel; got {type(kernel).__name__}")
-        X = as_inputs(X, "X")
-        y = as_targets(y, X.shape[0], "y")
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (n,) for fully Bayesian regression; got shape {y.shape}")
-        _check_kernel_dims(kernel, X.shape[1])
+        X, y = _prepare(kernel, X, y, single_output_for="fully Bayesian regression")
         self.priors = _resolve_prior(kernel, prior)
         noise_fixed = self.priors["noise"] is FIXED
         self.noise_init = positive_scalar(noise, "noise", allow_zero=noise_fixed)

@@ -169,9 +169,15 @@ def _is_concrete(*trees) -> bool:
     return not any(isinstance(x, jax.core.Tracer) for t in trees for x in jax.tree_util.tree_leaves(t))
 
 
-def _prepare(kernel, X, y, noise):
+def _prepare(kernel, X, y, noise=None, *, single_output_for: str | None = None):
+    """X (n, d) and y (n,) or (n, k), checked against each other and the kernel; a model that
+    takes one output only names itself in ``single_output_for`` and gets y (n,)."""
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a bayeskit.kernels.Kernel; got {type(kernel).__name__}")
     X = as_inputs(X, "X")
     y = as_targets(y, X.shape[0], "y")
+    if single_output_for is not None and y.ndim != 1:
+        raise ValueError(f"y must be 1-D (n,) for {single_output_for}; got shape {y.shape}")
     _check_kernel_dims(kernel, X.shape[1])
     return X, y
 

@@ -37,10 +37,11 @@ import scipy.optimize
 import scipy.stats
 
 from .. import _config  # noqa: F401  (float64)
-from .._validation import as_inputs, as_targets, positive_scalar
+from .._validation import positive_scalar
 from ..kernels import RBF, Kernel
 from ..linalg import DEFAULT_JITTER_LADDER, escalate
-from .exact import _check_kernel_dims, _train_cov
+from .exact import _prepare as _prepare_data
+from .exact import _train_cov
 from .exact import posterior as gp_posterior
 from .exact import predict as gp_predict
 
@@ -81,13 +82,7 @@ def _beta(kernel, X, y, noise, jitter):
 
 
 def _prepare(kernel, X, y, noise, a, b):
-    if not isinstance(kernel, Kernel):
-        raise TypeError(f"kernel must be a bayeskit.kernels.Kernel; got {type(kernel).__name__}")
-    X = as_inputs(X, "X")
-    y = as_targets(y, X.shape[0], "y")
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (n,) for the Student-t process; got shape {y.shape}")
-    _check_kernel_dims(kernel, X.shape[1])
+    X, y = _prepare_data(kernel, X, y, single_output_for="the Student-t process")
     noise = positive_scalar(noise, "noise", allow_zero=True)
     a = positive_scalar(a, "a (inverse-gamma shape)")
     b = positive_scalar(b, "b (inverse-gamma scale)")
