@@ -70,7 +70,7 @@ import numpy as np
 import scipy.linalg
 
 from .. import _config  # noqa: F401  (float64)
-from .._validation import as_inputs
+from .._validation import as_inputs, as_prng_key
 from .regressors import (
     GPMeanRegressor,
     HeldOutGaussianRegressor,
@@ -469,7 +469,7 @@ def simulate_cursor(key, T: int, n_neurons: int, *, decay: float = 0.95, rotatio
                         ("speed_exponent", speed_exponent)):
         if not value >= 0:
             raise ValueError(f"{name} must be >= 0; got {value}")
-    key = jax.random.key(int(key)) if isinstance(key, (int, np.integer)) else key
+    key = as_prng_key(key)
     k_init, k_noise, k_dir, k_gain, k_spikes = jax.random.split(key, 5)
     c, s = np.cos(rotation), np.sin(rotation)
     A = decay * jnp.array([[c, -s], [s, c]])

@@ -41,7 +41,7 @@ import optax
 import scipy.optimize
 
 from .. import _config  # noqa: F401  (float64)
-from .._validation import as_inputs
+from .._validation import as_inputs, as_prng_key
 from ..gp.exact import GPRegressor
 from ..kernels import RBF
 
@@ -309,7 +309,7 @@ class MLPRegressor:
         n_val = int(round(self.validation_fraction * x.shape[0]))
         if n_val < 1 or n_val >= x.shape[0]:
             raise ValueError(f"x has too few rows ({x.shape[0]}) for a validation split")
-        key = jax.random.key(int(self.key)) if isinstance(self.key, (int, np.integer)) else self.key
+        key = as_prng_key(self.key)
         split_key, init_key = jax.random.split(key)
         perm = np.asarray(jax.random.permutation(split_key, x.shape[0]))
         val, fit = perm[:n_val], perm[n_val:]
